@@ -1,0 +1,20 @@
+// The command table of `slotflip`. Each entry loads its module only when used, so device
+// builds do not pay for host-only commands (serial flashing, the embedded broker, QEMU).
+
+export interface CliIo {
+  out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  err: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stdin: NodeJS.ReadableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Command {
+  summary: string;
+  /** Returns the process exit code. */
+  run(argv: string[], io: CliIo): Promise<number>;
+}
+
+type Loader = () => Promise<{ command: Command }>;
+
+export const COMMANDS: Record<string, Loader> = {
+};
