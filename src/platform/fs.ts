@@ -15,6 +15,10 @@ export interface FileStat {
   isCharacterDevice: boolean;
   isSymbolicLink: boolean;
   mode: number;
+  /** Identity, so two paths to one file or device can be recognised as the same. */
+  dev: number;
+  ino: number;
+  rdev: number;
 }
 
 export interface FileHandle {
@@ -70,6 +74,9 @@ function toStat(s: import('node:fs').Stats): FileStat {
     isCharacterDevice: s.isCharacterDevice(),
     isSymbolicLink: s.isSymbolicLink(),
     mode: s.mode,
+    dev: s.dev,
+    ino: s.ino,
+    rdev: s.rdev,
   };
 }
 
