@@ -1,0 +1,118 @@
+// The firmware install path, shared by `slotflip install` (a local bundle stream) and the
+// agent (chunks over MQTT): check → (disarm) → write the inactive slot → read back →
+// record → arm the trial boot in one env write. Nothing before the read-back touches the env
+// except disarming a pending trial of the very slot about to be overwritten.
+
+import type { Readable } from 'node:stream';
+import type { Manifest, PayloadEntry } from '../bundle/manifest.js';
+import { findPayload } from '../bundle/manifest.js';
+import type { OpenedBundle } from '../bundle/index.js';
+import { SlotWriter, writeStream } from '../slots/writer.js';
+import { verifySlot } from '../slots/readback.js';
+import type { SlotName } from '../slots/model.js';
+import { checkPolicy, MissingPayloadError } from './policy.js';
+import { readDevice, type Device } from './device.js';
+
+export const ROOTFS = 'rootfs';
+
+export interface PreparedInstall {
+  target: SlotName;
+  booted: SlotName;
+  payload: PayloadEntry;
+  writer: SlotWriter;
+}
+
+/** Checks policy and opens the inactive slot. Disarms a pending trial of that slot first. */
+export async function prepareInstall(dev: Device, manifest: Manifest): Promise<PreparedInstall> {
+  const view = await readDevice(dev);
+  checkPolicy(manifest, dev.config.board.name, view.state, view.slots.booted);
+  const payload = findPayload(manifest, ROOTFS);
+  if (!payload) throw new MissingPayloadError(`bundle has no ${ROOTFS} payload (it has ${manifest.payloads.map((p) => p.name).join(', ')})`);
+  const target = view.slots.inactive;
+  const writer = await SlotWriter.open(dev.fs, dev.config.slots[target], dev.config.slots[view.slots.booted]);
+  try {
+    writer.checkFits(payload.size);
+    if (view.slots.primary === target) {
+      // The bootloader would try the slot we are about to overwrite: point it home first.
+      await dev.env.update({ [dev.config.slotVariable]: view.slots.booted, upgrade_available: '0', bootcount: '0' });
+    }
+    await dev.state.setSlot(target, null);
+  } catch (err) {
+    await writer.close();
+    throw err;
+  }
+  return { target, booted: view.slots.booted, payload, writer };
+}
+
+/** Reads the slot back, records what it holds, and arms the trial boot in one env write. */
+export async function finishInstall(dev: Device, prep: PreparedInstall, manifest: Manifest, releaseId: string): Promise<void> {
+  await prep.writer.close();
+  await verifySlot(dev.fs, dev.config.slots[prep.target].device, prep.payload.size, prep.payload.sha256, dev.config.bufferSize);
+  await dev.state.setSlot(prep.target, {
+    version: manifest.version,
+    securityVersion: manifest.securityVersion,
+    sha256: prep.payload.sha256,
+    size: prep.payload.size,
+    releaseId,
+    installedAt: new Date().toISOString(),
+  });
+  const env = await dev.env.read();
+  await dev.env.update({
+    [dev.config.slotVariable]: prep.target,
+    upgrade_available: '1',
+    bootcount: '0',
+    ...(env.has('bootlimit') ? {} : { bootlimit: String(dev.config.bootlimit) }),
+  });
+}
+
+export interface InstallResult {
+  slot: SlotName;
+  version: string;
+  securityVersion: number;
+  releaseId: string;
+  bytes: number;
+  seconds: number;
+}
+
+export interface InstallProgress {
+  (phase: 'write' | 'verify', done: number, total: number): void;
+}
+
+/** Installs the rootfs payload of an opened (signature-checked) bundle. */
+export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId: string, onProgress?: InstallProgress): Promise<InstallResult> {
+  const started = performance.now();
+  const prep = await prepareInstall(dev, bundle.manifest);
+  let written = 0;
+  try {
+    for await (const { entry, stream } of bundle.payloads()) {
+      if (entry.name !== ROOTFS) {
+        await drain(stream);
+        continue;
+      }
+      written = await writeStream(prep.writer, stream, {
+        bufferSize: dev.config.bufferSize,
+        expectedSize: entry.size,
+        onProgress: (n) => onProgress?.('write', n, entry.size),
+      });
+    }
+  } catch (err) {
+    // The write failed; the error that matters is that one, not a close error after it.
+    await prep.writer.close().catch(() => undefined);
+    throw err;
+  }
+  onProgress?.('verify', 0, prep.payload.size);
+  await finishInstall(dev, prep, bundle.manifest, releaseId);
+  onProgress?.('verify', prep.payload.size, prep.payload.size);
+  return {
+    slot: prep.target,
+    version: bundle.manifest.version,
+    securityVersion: bundle.manifest.securityVersion,
+    releaseId,
+    bytes: written,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function drain(stream: Readable): Promise<void> {
+  for await (const piece of stream) void piece;
+}

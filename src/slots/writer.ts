@@ -1,0 +1,107 @@
+// Writing a payload into a slot: positioned writes through the FileSystem seam, buffers of a
+// chosen size, fdatasync before anything counts as written, and a guard that refuses to open
+// the booted slot. Shared by the local install (a stream) and the MQTT download (chunks).
+
+import type { SlotDevice } from '../board/profile.js';
+import type { FileHandle, FileSystem } from '../platform/fs.js';
+import { ActiveSlotError, SlotTooSmallError, SlotWriteError } from './errors.js';
+import { sameStorage, slotCapacity } from './device.js';
+
+const ZEROS = new Uint8Array(1024 * 1024);
+
+export class SlotWriter {
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly device: string,
+    readonly capacity: number,
+  ) {}
+
+  /** Opens `target` for writing; refuses when it is (or aliases) the booted slot's device. */
+  static async open(fs: FileSystem, target: SlotDevice, booted: SlotDevice): Promise<SlotWriter> {
+    if (await sameStorage(fs, target.device, booted.device)) {
+      throw new ActiveSlotError(`refusing to write ${target.device}: it is the booted slot`, { details: { device: target.device } });
+    }
+    const capacity = await slotCapacity(fs, target);
+    try {
+      const fh = await fs.open(target.device, target.type === 'file' ? 'create' : 'update', 0o600);
+      return new SlotWriter(fh, target.device, capacity);
+    } catch (cause) {
+      throw new SlotWriteError(`cannot open slot device ${target.device}`, { cause });
+    }
+  }
+
+  checkFits(size: number): void {
+    if (size > this.capacity) {
+      throw new SlotTooSmallError(`payload of ${size} bytes does not fit ${this.device} (${this.capacity} bytes)`, {
+        details: { size, capacity: this.capacity },
+      });
+    }
+  }
+
+  async write(data: Uint8Array, position: number): Promise<void> {
+    this.checkFits(position + data.length);
+    try {
+      await this.fh.write(data, position);
+    } catch (cause) {
+      throw new SlotWriteError(`writing ${data.length} bytes at ${position} of ${this.device}`, { cause });
+    }
+  }
+
+  async writeZeros(position: number, length: number): Promise<void> {
+    for (let done = 0; done < length; ) {
+      const n = Math.min(ZEROS.length, length - done);
+      await this.write(ZEROS.subarray(0, n), position + done);
+      done += n;
+    }
+  }
+
+  async datasync(): Promise<void> {
+    try {
+      await this.fh.datasync();
+    } catch (cause) {
+      throw new SlotWriteError(`fdatasync of ${this.device}`, { cause });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+/**
+ * Copies a stream into the slot from offset 0 in writes of `bufferSize` bytes, then
+ * fdatasyncs. Returns the number of bytes written.
+ */
+export async function writeStream(
+  writer: SlotWriter,
+  input: AsyncIterable<Uint8Array>,
+  opts: { bufferSize: number; expectedSize: number; onProgress?: (written: number) => void },
+): Promise<number> {
+  writer.checkFits(opts.expectedSize);
+  let buf = Buffer.allocUnsafe(opts.bufferSize);
+  let fill = 0;
+  let position = 0;
+  for await (const piece of input) {
+    let offset = 0;
+    while (offset < piece.length) {
+      const n = Math.min(piece.length - offset, buf.length - fill);
+      buf.set(piece.subarray(offset, offset + n), fill);
+      fill += n;
+      offset += n;
+      if (fill === buf.length) {
+        await writer.write(buf, position);
+        position += fill;
+        fill = 0;
+        opts.onProgress?.(position);
+      }
+    }
+  }
+  if (fill > 0) {
+    await writer.write(buf.subarray(0, fill), position);
+    position += fill;
+    opts.onProgress?.(position);
+  }
+  buf = Buffer.alloc(0);
+  await writer.datasync();
+  return position;
+}
