@@ -17,4 +17,5 @@ export interface Command {
 type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
+  env: () => import('./commands/env.js'),
 };
