@@ -3,9 +3,10 @@
 // seen before (their ids are kept in the journal). The operator CLI builds them with
 // signCommand.
 
-import { createPrivateKey, createPublicKey, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID, sign } from 'node:crypto';
 import { SlotflipError } from '../errors.js';
+import { keyIdOf } from '../crypto/keys.js';
+import { verifyTrusted, type TrustedKey } from '../crypto/trusted.js';
 
 export const COMMAND_FORMAT = 'slotflip-command/1';
 export const COMMAND_TYPES = ['rollback', 'reboot', 'cancel'] as const;
@@ -22,20 +23,9 @@ export interface OperatorCommand {
   expires: string;
 }
 
-export interface CommandKey {
-  keyId: string;
-  publicKey: KeyObject;
-}
-
 export class CommandError extends SlotflipError {}
 
 const fail = (code: string, message: string): CommandError => new CommandError(code, message);
-
-/** keyId of an Ed25519 public key: first 16 hex of SHA-256 of its raw 32 bytes. */
-function keyIdOf(pub: KeyObject): string {
-  const der = pub.export({ format: 'der', type: 'spki' });
-  return createHash('sha256').update(der.subarray(der.length - 32)).digest('hex').slice(0, 16);
-}
 
 export function signCommand(
   cmd: { type: CommandType; deviceId: string; lifetimeMs?: number; now?: Date },
@@ -62,7 +52,7 @@ export function signCommand(
 
 export interface CommandCheck {
   deviceId: string;
-  keys: CommandKey[];
+  keys: readonly TrustedKey[];
   revoked: string[];
   seen: readonly string[];
   now?: Date;
@@ -79,13 +69,8 @@ export function verifyCommand(message: Uint8Array, check: CommandCheck): Operato
   if (env.format !== COMMAND_FORMAT || typeof env.keyId !== 'string' || typeof env.command !== 'string' || typeof env.signature !== 'string') {
     throw fail('SF_ERR_COMMAND_FORMAT', `command envelope is not ${COMMAND_FORMAT}`);
   }
-  if (check.revoked.includes(env.keyId)) throw fail('SF_ERR_KEY_REVOKED', `command signed by revoked key ${env.keyId}`);
-  const key = check.keys.find((k) => k.keyId === env.keyId);
-  if (!key) throw fail('SF_ERR_UNTRUSTED_KEY', `command signed by unknown key ${env.keyId}`);
   const bytes = Buffer.from(env.command, 'base64');
-  if (!verify(null, bytes, key.publicKey, Buffer.from(env.signature, 'base64'))) {
-    throw fail('SF_ERR_SIGNATURE', 'command signature does not verify');
-  }
+  verifyTrusted(bytes, env.keyId, Buffer.from(env.signature, 'base64'), check.keys, check.revoked);
   let cmd: OperatorCommand;
   try {
     cmd = JSON.parse(bytes.toString('utf8')) as OperatorCommand;

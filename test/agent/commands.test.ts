@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { signCommand, verifyCommand, type CommandKey } from '../../src/agent/commands.js';
+import { signCommand, verifyCommand } from '../../src/agent/commands.js';
+import type { TrustedKey } from '../../src/crypto/trusted.js';
 
-function keyPair(): { pem: string; key: CommandKey } {
+function keyPair(): { pem: string; key: TrustedKey } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const der = publicKey.export({ format: 'der', type: 'spki' });
   const keyId = createHash('sha256').update(der.subarray(der.length - 32)).digest('hex').slice(0, 16);
