@@ -18,4 +18,8 @@ type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
   env: () => import('./commands/env.js'),
+  install: () => import('./commands/install.js'),
+  status: () => import('./commands/status.js'),
+  'mark-good': () => import('./commands/mark-good.js'),
+  rollback: () => import('./commands/rollback.js'),
 };

@@ -1,0 +1,54 @@
+// `slotflip install BUNDLE|-`: the whole firmware path without a network. Signature first,
+// then board/version checks, then the inactive slot, read-back, and one env write arming the
+// trial boot.
+
+import { createReadStream } from 'node:fs';
+import type { Command } from '../commands.js';
+import { parse, helpText } from '../args.js';
+import { deviceFromArgs, deviceOptions } from '../device-options.js';
+import { createProgress, formatBytes } from '../progress.js';
+import { loadTrustedKeys } from '../../crypto/index.js';
+import { openBundle } from '../../bundle/index.js';
+import { releaseId } from '../../bundle/manifest.js';
+import { installBundle } from '../../install/firmware.js';
+import { UsageError } from '../../errors.js';
+
+const options = { ...deviceOptions, 'no-progress': { type: 'boolean', help: 'no progress bar' } } as const;
+const USAGE = 'slotflip install BUNDLE|- [--config DEVICE.json] [--json]';
+
+export const command: Command = {
+  summary: 'install a bundle into the inactive slot and arm the trial boot',
+  async run(argv, io) {
+    const args = parse(argv, options);
+    if (args.help) return io.out.write(helpText(USAGE, options)), 0;
+    if (args.positionals.length !== 1) throw new UsageError(`expected one bundle path or -\n${USAGE}`);
+    const file = args.positionals[0]!;
+    const dev = deviceFromArgs(args.values.config, io.env);
+    const keys = await loadTrustedKeys(dev.config.trustedKeys, dev.config.revokedKeys);
+    const input = file === '-' ? (io.stdin as NodeJS.ReadableStream & import('node:stream').Readable) : createReadStream(file);
+    const bundle = await openBundle(input, { trustedKeys: keys, revokedKeys: dev.config.revokedKeys });
+    const showProgress = !args.values.json && !args.values['no-progress'];
+    const bars = {
+      write: createProgress(io.err, 'write ', bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0, showProgress),
+      verify: createProgress(io.err, 'verify', bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0, showProgress),
+    };
+    let result;
+    try {
+      result = await installBundle(dev, bundle, releaseId(bundle.manifestBytes), (phase, done) => bars[phase].update(done));
+    } finally {
+      await bundle.close();
+    }
+    bars.write.finish();
+    bars.verify.finish();
+    if (args.values.json) {
+      io.out.write(JSON.stringify({ ok: true, ...result, trialArmed: true }) + '\n');
+    } else {
+      const rate = result.seconds > 0 ? `${formatBytes(result.bytes / result.seconds)}/s` : '';
+      io.out.write(
+        `installed ${result.version} (release ${result.releaseId}) into slot ${result.slot}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s ${rate}\n` +
+          `trial boot armed: reboot to try slot ${result.slot}; the agent commits it once the worker is healthy (or run slotflip mark-good)\n`,
+      );
+    }
+    return 0;
+  },
+};
