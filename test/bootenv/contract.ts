@@ -56,7 +56,8 @@ export function bootEnvContract(name: string, target: ContractTarget): void {
     const loc = target.location(t);
     await initBootEnv(loc, { a: '1' });
     const env = openBootEnv(loc);
-    for (const bad of [{ 'x=y': '1' }, { '': 'v' }, { 'n\0': 'v' }, { ok: 'v\0' }]) {
+    const bads: Record<string, string>[] = [{ 'x=y': '1' }, { '': 'v' }, { 'n\0': 'v' }, { ok: 'v\0' }];
+    for (const bad of bads) {
       await assert.rejects(env.update({ a: '2', ...bad }), (e: unknown) => e instanceof EnvVariableError && e.code === 'SF_ERR_ENV_VARIABLE');
     }
     await assert.rejects(initBootEnv(loc, { 'x=y': '1' }), EnvVariableError);

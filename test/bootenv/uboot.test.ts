@@ -167,7 +167,8 @@ test('variables that do not fit are SF_ERR_ENV_TOO_LARGE and the env stays as it
 test('bad names and values are refused before anything is read or written', async () => {
   await initBootEnv(single(), { a: '1' }, fs);
   fs.writes.length = 0;
-  for (const changes of [{ 'a=b': '1' }, { '': '1' }, { 'a\0': '1' }, { a: 'x\0y' }]) {
+  const bads: Record<string, string>[] = [{ 'a=b': '1' }, { '': '1' }, { 'a\0': '1' }, { a: 'x\0y' }];
+  for (const changes of bads) {
     await assert.rejects(openBootEnv(single(), fs).update(changes), EnvVariableError, JSON.stringify(changes));
   }
   assert.equal(fs.writes.length, 0);
