@@ -24,6 +24,7 @@ import {
 } from './manifest.js';
 import { serializeSignatureFile, signManifest, type SignatureFile } from './signature.js';
 import { DigestError } from './errors.js';
+import { isAllZero, zeroCrc } from './zero.js';
 import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SIGNATURE_ENTRY } from './open.js';
 
 export interface PayloadSource {
@@ -52,13 +53,6 @@ export interface CreatedBundle {
   signature: SignatureFile;
 }
 
-const zeroCrcs = new Map<number, number>();
-function zeroChunkCrc(zeros: Buffer, length: number): number {
-  let c = zeroCrcs.get(length);
-  if (c === undefined) zeroCrcs.set(length, (c = crc32(zeros.subarray(0, length))));
-  return c;
-}
-
 /** Pass 1: size, SHA-256 and chunk table of one payload file, reading one chunk at a time. */
 export async function scanPayload(name: string, file: string, chunkSize = DEFAULT_CHUNK_SIZE, onBytes?: (n: number) => void, fs: FileSystem = realFs): Promise<PayloadEntry> {
   const st = await fs.stat(file).catch((cause) => {
@@ -69,7 +63,6 @@ export async function scanPayload(name: string, file: string, chunkSize = DEFAUL
   const hash = createHash('sha256');
   const table = new ChunkTableBuilder(chunkSize);
   const buf = Buffer.allocUnsafe(chunkSize);
-  const zeros = Buffer.alloc(chunkSize);
   let size = 0;
   try {
     for (;;) {
@@ -83,8 +76,8 @@ export async function scanPayload(name: string, file: string, chunkSize = DEFAUL
       const chunk = buf.subarray(0, n);
       hash.update(chunk);
       // Zero chunks (sparse images, unused file-system space) are never sent over MQTT.
-      const allZero = chunk.equals(zeros.subarray(0, n));
-      table.add(allZero ? zeroChunkCrc(zeros, n) : crc32(chunk), allZero);
+      const allZero = isAllZero(chunk);
+      table.add(allZero ? zeroCrc(n) : crc32(chunk), allZero);
       size += n;
       onBytes?.(n);
       if (n < chunkSize) break;

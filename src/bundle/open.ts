@@ -29,7 +29,7 @@ export interface OpenOptions {
   trustedKeys: TrustedKey[];
   now?: Date;
   checkExpiry?: boolean;
-  revokedKeyIds?: readonly string[];
+  revokedKeys?: readonly string[];
 }
 
 /** Reads a whole (small) entry, refusing more than `max` bytes before reading any. */

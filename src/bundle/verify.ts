@@ -11,7 +11,7 @@ import { ExpiredError } from './errors.js';
 export interface TrustOptions {
   trustedKeys: readonly TrustedKey[];
   /** Key ids refused even when no public key file for them is at hand. */
-  revokedKeyIds?: readonly string[];
+  revokedKeys?: readonly string[];
   /** Clock for the expiry check (default: now). */
   now?: Date;
   /** Default true; `bundle inspect`-like tools that only describe may turn it off. */
@@ -33,7 +33,7 @@ export function checkExpiry(manifest: Manifest, now: Date = new Date()): void {
 
 export function verifyManifest(manifestBytes: Uint8Array, signatureBytes: Uint8Array, opts: TrustOptions): VerifiedManifest {
   const sig = parseSignatureFile(signatureBytes);
-  const signer = verifyTrusted(manifestBytes, sig.keyId, Buffer.from(sig.signature, 'base64'), opts.trustedKeys, opts.revokedKeyIds);
+  const signer = verifyTrusted(manifestBytes, sig.keyId, Buffer.from(sig.signature, 'base64'), opts.trustedKeys, opts.revokedKeys);
   const manifest = parseManifest(manifestBytes);
   if (manifest.keyId !== sig.keyId) {
     // A manifest re-signed by another trusted key is still not what its author released.

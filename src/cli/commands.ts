@@ -17,6 +17,8 @@ export interface Command {
 type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
+  keygen: () => import('./commands/keygen.js'),
+  bundle: () => import('./commands/bundle.js'),
   env: () => import('./commands/env.js'),
   install: () => import('./commands/install.js'),
   status: () => import('./commands/status.js'),
