@@ -7,6 +7,7 @@ import type { EnvCopy } from '../board/profile.js';
 import { IoError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../platform/fs.js';
 import { EnvCrcError, EnvGeometryError } from './errors.js';
+import { withWritable } from './force-ro.js';
 import type { EnvVars, InitializableBootEnv } from './types.js';
 import { currentCopy, decodeData, decodeImage, encodeData, encodeImage, headerSize, nextFlags } from './uboot-format.js';
 import { resolveCopies, type ResolvedCopy } from './uboot-location.js';
@@ -98,10 +99,12 @@ export class UbootEnv implements InitializableBootEnv {
 
   /** One write of the whole copy, then fsync, then a read-back so a lost write is not trusted. */
   private async writeCopy(copy: ResolvedCopy, image: Buffer, mode: 'update' | 'create'): Promise<void> {
-    await this.withHandle(copy, mode, async (fh) => {
-      await fh.write(image, copy.offset);
-      await fh.sync();
-    });
+    await withWritable(this.fs, copy.device, !copy.isFile, () =>
+      this.withHandle(copy, mode, async (fh) => {
+        await fh.write(image, copy.offset);
+        await fh.sync();
+      }),
+    );
     const back = await this.readCopy(copy);
     if (!back.equals(image)) throw new IoError(`environment copy at ${copy.device}@${copy.offset} reads back different from what was written`);
   }

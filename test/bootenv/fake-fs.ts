@@ -11,6 +11,9 @@ export interface FakeFs extends FileSystem {
   tearNextWrite(bytes: number): void;
   /** Makes `file` stat as a block device (rdev 8:16) whose sysfs size is its current length. */
   asBlockDevice(file: string): void;
+  /** Fake sysfs attributes (path -> content); writes to them are logged in `sysfsWrites`. */
+  sysfs: Map<string, string>;
+  sysfsWrites: string[];
 }
 
 export function fakeFs(): FakeFs {
@@ -21,6 +24,8 @@ export function fakeFs(): FakeFs {
     ...realFs,
     writes: [],
     syncs: 0,
+    sysfs: new Map(),
+    sysfsWrites: [],
     tearNextWrite(bytes) {
       tear = bytes;
     },
@@ -32,6 +37,8 @@ export function fakeFs(): FakeFs {
       return blockDevices.has(file) ? { ...st, isFile: false, isBlockDevice: true, size: 0, rdev: RDEV } : st;
     },
     async readFile(file) {
+      const attr = fs.sysfs.get(file);
+      if (attr !== undefined) return Buffer.from(attr);
       if (file === '/sys/dev/block/8:16/size' && blockDevices.size) {
         const [dev] = [...blockDevices];
         return Buffer.from(`${(await realFs.stat(dev!)).size / 512}\n`);
@@ -39,6 +46,7 @@ export function fakeFs(): FakeFs {
       return realFs.readFile(file);
     },
     async open(file, mode, perm) {
+      if (fs.sysfs.has(file)) return sysfsHandle(fs, file);
       const inner = await realFs.open(file, mode, perm);
       const handle: FileHandle = {
         read: (into, offset, length, position) => inner.read(into, offset, length, position),
@@ -68,4 +76,22 @@ export function fakeFs(): FakeFs {
     },
   };
   return fs;
+}
+
+function sysfsHandle(fs: FakeFs, file: string): FileHandle {
+  const unsupported = async (): Promise<never> => {
+    throw new Error(`${file}: not supported by the fake sysfs`);
+  };
+  return {
+    read: unsupported,
+    async write(data) {
+      fs.sysfs.set(file, Buffer.from(data).toString());
+      fs.sysfsWrites.push(`${file}=${Buffer.from(data).toString()}`);
+    },
+    datasync: unsupported,
+    sync: unsupported,
+    truncate: unsupported,
+    stat: unsupported,
+    close: async () => {},
+  };
 }

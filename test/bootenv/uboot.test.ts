@@ -138,6 +138,19 @@ test('negative offsets on a block device use the size sysfs reports', async () =
   assert.equal((await openBootEnv(loc, fs).read()).get('on'), 'block');
 });
 
+test('an eMMC boot partition is made writable for the write and read-only again after', async () => {
+  const dev = join(dir, 'mmcblk0boot1');
+  writeFileSync(dev, Buffer.alloc(2 * SIZE));
+  fs.asBlockDevice(dev);
+  fs.sysfs.set('/sys/class/block/mmcblk0boot1/force_ro', '1\n');
+  const loc: EnvLocation = { backend: 'uboot', copies: [{ device: dev, offset: 0, size: SIZE }, { device: dev, offset: SIZE, size: SIZE }] };
+  await initBootEnv(loc, { a: '1' }, fs);
+  await openBootEnv(loc, fs).update({ a: '2' });
+  const flag = '/sys/class/block/mmcblk0boot1/force_ro';
+  assert.deepEqual(fs.sysfsWrites, [`${flag}=0`, `${flag}=1`, `${flag}=0`, `${flag}=1`, `${flag}=0`, `${flag}=1`]);
+  assert.equal(fs.sysfs.get(flag), '1');
+});
+
 test('geometry that does not hold is SF_ERR_ENV_GEOMETRY before any write', async () => {
   writeFileSync(file, Buffer.alloc(SIZE + 100));
   const geometry = (e: unknown) => e instanceof EnvGeometryError && e.code === 'SF_ERR_ENV_GEOMETRY';
