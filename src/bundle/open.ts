@@ -4,6 +4,7 @@
 
 import type { Readable } from 'node:stream';
 import type { TrustedKey } from '../crypto/trusted.js';
+import { SlotflipError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, ManifestError, type Manifest, type PayloadEntry } from './manifest.js';
 import { MAX_SIGNATURE_BYTES } from './signature.js';
 import { verifyManifest } from './verify.js';
@@ -36,7 +37,12 @@ export interface OpenOptions {
 export async function readEntry(e: TarEntry, max: number, tooBig: (size: number) => Error): Promise<Buffer> {
   if (e.size > max) throw tooBig(e.size);
   const parts: Buffer[] = [];
-  for await (const chunk of e.stream) parts.push(chunk as Buffer);
+  try {
+    for await (const chunk of e.stream) parts.push(chunk as Buffer);
+  } catch (cause) {
+    if (cause instanceof SlotflipError) throw cause;
+    throw new BundleFormatError(`tar entry ${e.name} is cut short: ${(cause as Error).message}`, { cause });
+  }
   return Buffer.concat(parts);
 }
 

@@ -104,6 +104,9 @@ export class StrictTarReader {
 
   private onEntry(header: tar.Header, stream: TarEntry['stream'], next: (err?: Error | null) => void): void {
     this.unlock = next;
+    // Errors surface through the reader and the payload stream; this keeps streamx from
+    // treating an entry error nobody listens to as unhandled.
+    stream.on('error', () => {});
     try {
       checkEntryType(header);
       checkEntryName(header.name);
@@ -113,9 +116,6 @@ export class StrictTarReader {
     }
     const offset = (header as tar.Header & { byteOffset?: number }).byteOffset ?? 0;
     this.dataEnd = offset + Math.ceil(header.size / 512) * 512;
-    // Errors surface through the reader and the payload stream; this keeps streamx from
-    // treating an entry error nobody listens to as unhandled.
-    stream.on('error', () => {});
     this.deliver({ name: header.name, size: header.size, stream });
   }
 
