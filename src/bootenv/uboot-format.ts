@@ -5,16 +5,14 @@
 // Names and values are "binary strings" here (one char per byte, latin1), so bytes that are not
 // UTF-8 survive a rewrite untouched; ./uboot.ts converts at the edge.
 
-import CRC32 from 'crc-32';
+import { crc32 } from '../crypto/crc.js';
 import { EnvFormatError, EnvTooLargeError } from './errors.js';
+
+export { crc32 };
 
 /** Bytes before the data area: crc32 (4), plus the flags byte of a redundant copy. */
 export function headerSize(redundant: boolean): number {
   return redundant ? 5 : 4;
-}
-
-export function crc32(data: Uint8Array): number {
-  return CRC32.buf(data) >>> 0;
 }
 
 /** Serialises sorted entries into a data area of exactly `dataSize` bytes. */
