@@ -1,0 +1,223 @@
+// Frame handling of one receiving device, once its manifest is accepted: filter and check each
+// frame, write new chunks through the ledger, notice lost frames (sequence gaps, bad CRCs,
+// silence) and tell the publisher, acknowledge progress for flow control.
+
+import type { MqttClient } from 'mqtt';
+import { crc32 } from './crc.js';
+import { CrcError } from './errors.js';
+import { AckPolicy } from './flow.js';
+import { decodeFrame, FLAG_SYNC, frameIsFor, releaseIdBytes } from './frame.js';
+import type { ChunkLedger, WantedPayload } from './ledger.js';
+import { encodeDeviceMessage, type DeviceMessageKind } from './messages.js';
+import type { ReleaseTopics } from './topics.js';
+
+export interface ReceiverStats {
+  /** Messages seen on the chunks topic, and chunk data bytes of this release among them. */
+  framesReceived: number;
+  bytesReceived: number;
+  chunksWritten: number;
+  bytesWritten: number;
+  /** Chunks durable from an earlier run (resume) and all-zero chunks written locally. */
+  resumedChunks: number;
+  zeroChunks: number;
+  duplicates: number;
+  badCrc: number;
+  badFrames: number;
+  otherRelease: number;
+  /** Frames the stream skipped (sequence gaps), and chunks named in requests after the first join. */
+  framesLost: number;
+  chunksRerequested: number;
+  requestsSent: number;
+}
+
+export interface IntakeOptions {
+  releaseId: string;
+  deviceId: string;
+  topics: ReleaseTopics;
+  ledger: ChunkLedger;
+  maxChunk: number;
+  ackEveryFrames: number;
+  ackEveryBytes: number;
+  ackDelayMs: number;
+  idleMs: number;
+  onWarning(err: Error): void;
+  onProgress(): void;
+  onComplete(): void;
+  onError(err: unknown): void;
+}
+
+export class FrameIntake {
+  readonly ledger: ChunkLedger;
+  readonly stats: ReceiverStats;
+  private readonly rid: Buffer;
+  private readonly byIndex = new Map<number, WantedPayload>();
+  private readonly acks: AckPolicy;
+  private queue: Promise<unknown> = Promise.resolve();
+  private epoch = 0;
+  private seq = 0;
+  private joins = 0;
+  /** Something went missing since the last message to the publisher: the next one is a request. */
+  private lossNoticed = false;
+  private lastFrameAt = Date.now();
+  private ackTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly client: MqttClient,
+    private readonly o: IntakeOptions,
+  ) {
+    this.ledger = o.ledger;
+    this.rid = releaseIdBytes(o.releaseId);
+    for (const p of o.ledger.payloads) this.byIndex.set(p.index, p);
+    this.acks = new AckPolicy(o.ackEveryFrames, o.ackEveryBytes);
+    this.stats = {
+      framesReceived: 0,
+      bytesReceived: 0,
+      chunksWritten: 0,
+      bytesWritten: 0,
+      resumedChunks: o.ledger.resumed,
+      zeroChunks: 0,
+      duplicates: 0,
+      badCrc: 0,
+      badFrames: 0,
+      otherRelease: 0,
+      framesLost: 0,
+      chunksRerequested: 0,
+      requestsSent: 0,
+    };
+  }
+
+  /** Runs `fn` after everything queued before it: frames, timers and joins never interleave. */
+  serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+  }
+
+  onFrame(buf: Buffer): Promise<void> {
+    return this.serial(() => this.handle(buf));
+  }
+
+  private async handle(buf: Buffer): Promise<void> {
+    if (this.closed) return;
+    this.stats.framesReceived++;
+    if (!frameIsFor(buf, this.rid)) {
+      this.stats.otherRelease++;
+      return;
+    }
+    let f;
+    try {
+      f = decodeFrame(buf, this.o.maxChunk);
+    } catch (err) {
+      this.stats.badFrames++;
+      this.o.onWarning(err as Error);
+      return;
+    }
+    this.lastFrameAt = Date.now();
+    if (f.epoch !== this.epoch) {
+      // First frame, or a restarted publisher: its sequence numbers start over and it has not
+      // heard our join, so join again.
+      const restarted = this.epoch !== 0 || f.flags & FLAG_SYNC;
+      this.epoch = f.epoch;
+      this.seq = f.seq;
+      if (restarted) await this.join();
+      if (f.flags & FLAG_SYNC) return;
+    } else if (f.flags & FLAG_SYNC) {
+      return;
+    } else if (f.seq > this.seq) {
+      if (f.seq > this.seq + 1) {
+        this.stats.framesLost += f.seq - this.seq - 1;
+        this.lossNoticed = true;
+      }
+      this.seq = f.seq;
+    }
+    const p = this.byIndex.get(f.payload);
+    if (p) {
+      if (f.chunk >= p.table.count || f.data.length !== p.table.length(f.chunk) || p.table.isZero(f.chunk)) {
+        this.stats.badFrames++;
+        this.o.onWarning(new CrcError(`frame for chunk ${f.chunk} of ${p.name} does not fit the chunk table`));
+      } else {
+        await this.take(p, f.chunk, f.crc, f.data);
+      }
+    }
+    if (this.ledger.complete) {
+      this.o.onComplete();
+    } else if (this.acks.handled(f.data.length)) {
+      this.report();
+    } else if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => void this.serial(() => this.acks.pending && this.report()), this.o.ackDelayMs);
+    }
+  }
+
+  private async take(p: WantedPayload, chunk: number, frameCrc: number, data: Uint8Array): Promise<void> {
+    this.stats.bytesReceived += data.length;
+    const crc = crc32(data);
+    if (crc !== frameCrc || crc !== p.table.crc(chunk)) {
+      this.stats.badCrc++;
+      this.lossNoticed = true; // still missing: the next message asks for it
+      this.o.onWarning(new CrcError(`chunk ${chunk} of ${p.name} failed its CRC-32 check`, { details: { payload: p.name, chunk } }));
+      return;
+    }
+    if (this.ledger.has(p.index, chunk)) {
+      this.stats.duplicates++;
+      return;
+    }
+    const wasDirty = this.ledger.dirty;
+    await this.ledger.write(p, chunk, data);
+    this.stats.chunksWritten++;
+    this.stats.bytesWritten += data.length;
+    if (wasDirty && !this.ledger.dirty) this.o.onProgress();
+  }
+
+  /** Called by the receiver's watchdog: sync idle writes, ask again after silence. */
+  tick(now: number): void {
+    if (this.closed) return;
+    if (now - this.lastFrameAt > this.o.idleMs) {
+      this.lastFrameAt = now; // one join per idle period
+      void this.serial(async () => {
+        if (await this.ledger.flush()) this.o.onProgress();
+        if (!this.ledger.complete) await this.join();
+      }).catch((err: unknown) => this.o.onError(err));
+    }
+  }
+
+  /** Tells the publisher everything we lack; it owes us all of it. */
+  async join(): Promise<void> {
+    if (this.ledger.complete) return;
+    this.lossNoticed = false;
+    this.send('join');
+  }
+
+  sendDone(): void {
+    this.send('done');
+  }
+
+  private report(): void {
+    if (this.lossNoticed) {
+      this.lossNoticed = false;
+      this.send('request');
+    } else {
+      this.send('ack');
+    }
+  }
+
+  private send(kind: DeviceMessageKind): void {
+    if (this.ackTimer) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
+    this.acks.sent();
+    const missing = kind === 'join' || kind === 'request' ? this.ledger.missing() : undefined;
+    if (missing) {
+      this.stats.requestsSent++;
+      if (this.joins++ > 0 || kind === 'request') for (const b of missing.values()) this.stats.chunksRerequested += b.count;
+    }
+    const msg = encodeDeviceMessage({ kind, device: this.o.deviceId, epoch: this.epoch, seq: this.seq, ...this.ledger.progress(), ...(missing ? { missing } : {}) });
+    this.client.publish(this.o.topics.requests, msg, { qos: 1 }, (err) => err && this.o.onWarning(err));
+  }
+}

@@ -1,0 +1,87 @@
+// The few things the transfer needs from MQTT.js beyond publish/subscribe: TCP_NODELAY on every
+// (re)connected socket, and acknowledging a QoS 1 message only once it is handled, which is
+// what turns the broker's delivery into backpressure on a slow writer.
+
+import type { IPublishPacket, MqttClient } from 'mqtt';
+
+/**
+ * Sets TCP_NODELAY on the client's socket now and after every reconnect. Without it Nagle's
+ * algorithm holds back the small acks and frame tails, and small chunks crawl. Returns a
+ * function that stops watching reconnects.
+ */
+export function setNoDelay(client: MqttClient): () => void {
+  const apply = (): void => {
+    const s = client.stream as unknown as { setNoDelay?: (on: boolean) => unknown; socket?: { setNoDelay?: (on: boolean) => unknown } };
+    if (typeof s?.setNoDelay === 'function') s.setNoDelay(true);
+    else if (typeof s?.socket?.setNoDelay === 'function') s.socket.setNoDelay(true); // websocket duplex wrappers
+  };
+  if (client.connected) apply();
+  client.on('connect', apply);
+  return () => client.off('connect', apply);
+}
+
+export type MessageHandler = (payload: Buffer, packet: IPublishPacket) => void | Promise<void>;
+
+/**
+ * Routes messages by exact topic to async handlers. MQTT.js calls handleMessage one packet at
+ * a time and sends the PUBACK only when its callback runs, so a handler that awaits a disk
+ * write holds back the next packet. Topics without a route go to the previous handleMessage,
+ * so other users of the same client are not disturbed.
+ */
+export class MessageRouter {
+  private readonly routes = new Map<string, { handler: MessageHandler; onError: (err: unknown) => void }>();
+
+  constructor(client: MqttClient) {
+    const previous = client.handleMessage.bind(client);
+    client.handleMessage = (packet, callback) => {
+      const route = this.routes.get(packet.topic);
+      if (!route) {
+        previous(packet, callback);
+        return;
+      }
+      let result: void | Promise<void>;
+      try {
+        result = route.handler(packet.payload as Buffer, packet);
+      } catch (err) {
+        route.onError(err);
+        callback();
+        return;
+      }
+      if (result && typeof (result as Promise<void>).then === 'function') {
+        (result as Promise<void>).then(
+          () => callback(),
+          (err: unknown) => {
+            // The message is still acknowledged: the owner of the route decides what a failure
+            // means (the receiver stops the transfer), redelivery would not change it.
+            route.onError(err);
+            callback();
+          },
+        );
+      } else {
+        callback();
+      }
+    };
+  }
+
+  /** Claims a topic; returns the function that releases it. */
+  route(topic: string, handler: MessageHandler, onError: (err: unknown) => void): () => void {
+    if (this.routes.has(topic)) throw new Error(`topic ${topic} already has a handler`);
+    const entry = { handler, onError };
+    this.routes.set(topic, entry);
+    return () => {
+      if (this.routes.get(topic) === entry) this.routes.delete(topic);
+    };
+  }
+}
+
+const routers = new WeakMap<MqttClient, MessageRouter>();
+
+/** The client's router, installed on first use. */
+export function messageRouter(client: MqttClient): MessageRouter {
+  let r = routers.get(client);
+  if (!r) {
+    r = new MessageRouter(client);
+    routers.set(client, r);
+  }
+  return r;
+}

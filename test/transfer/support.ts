@@ -1,0 +1,176 @@
+// Test helpers for the transfer: brokers on free loopback ports (aedes in-process, a real
+// mosquitto child), a synthetic signed-looking release (the transfer never checks signatures),
+// and clients that connect with fast reconnects.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+import { Aedes } from 'aedes';
+import { ChunkTable, ChunkTableBuilder, MANIFEST_FORMAT, parseManifest, releaseId, serializeManifest, type Manifest } from '../../src/bundle/manifest.js';
+import { crc32 } from '../../src/transfer/crc.js';
+
+export interface Broker {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as net.AddressInfo).port;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+export async function startAedes(port?: number): Promise<Broker> {
+  const broker = await Aedes.createBroker();
+  const server = net.createServer(broker.handle);
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    s.setNoDelay(true);
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.listen(port ?? 0, '127.0.0.1');
+  await once(server, 'listening');
+  const p = (server.address() as net.AddressInfo).port;
+  return {
+    url: `mqtt://127.0.0.1:${p}`,
+    port: p,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+
+export interface Mosquitto extends Broker {
+  child: ChildProcess;
+  /** Kills the broker (SIGKILL: retained messages and sessions are gone) and starts it again on the same port. */
+  restart(): Promise<void>;
+}
+
+/** Starts `mosquitto -c <conf>` on a free loopback port with TCP_NODELAY; fails when mosquitto is missing. */
+export async function startMosquitto(extraConf: string[] = []): Promise<Mosquitto> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sf-mosq-'));
+  const port = await freePort();
+  const conf = path.join(dir, 'mosquitto.conf');
+  await fsp.writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', ...extraConf, ''].join('\n'));
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer): void => {
+        log += d.toString();
+        if (/mosquitto version \S+ running/.test(log)) {
+          child.stderr!.off('data', onData);
+          child.stderr!.resume();
+          resolve();
+        }
+      };
+      child.stderr!.on('data', onData);
+      child.once('error', (err) => reject(new Error(`cannot start mosquitto (is the Debian package installed?): ${err.message}`)));
+      child.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}: ${log}`)));
+    });
+    return child;
+  };
+  const stop = async (c: ChildProcess): Promise<void> => {
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGKILL');
+    await once(c, 'exit');
+  };
+  const m: Mosquitto = {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    child: await launch(),
+    async restart() {
+      await stop(m.child);
+      m.child = await launch();
+    },
+    async close() {
+      await stop(m.child);
+      await fsp.rm(dir, { recursive: true, force: true });
+    },
+  };
+  return m;
+}
+
+export async function connect(url: string, clientId: string): Promise<MqttClient> {
+  return mqtt.connectAsync(url, { clientId, reconnectPeriod: 100, connectTimeout: 5000, keepalive: 30 });
+}
+
+export interface TestRelease {
+  releaseId: string;
+  manifest: Manifest;
+  manifestBytes: Buffer;
+  sigBytes: Buffer;
+  payload: Buffer;
+  table: ChunkTable;
+  sha256: string;
+  openPayload(name: string, offset: number, length: number): Promise<Uint8Array>;
+}
+
+/**
+ * A one-payload release over deterministic bytes; `zeroChunks` lists chunk indexes filled
+ * with zeros (and marked so in the chunk table).
+ */
+export function makeRelease(size: number, chunkSize: number, zeroChunks: number[] = [], seed = 1, name = 'rootfs'): TestRelease {
+  const payload = Buffer.allocUnsafe(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    payload.writeUInt32LE(x >>> 0, i);
+  }
+  for (let i = size - (size % 4); i < size; i++) payload[i] = 7;
+  for (const z of zeroChunks) payload.fill(0, z * chunkSize, Math.min(size, (z + 1) * chunkSize));
+  const b = new ChunkTableBuilder(chunkSize);
+  for (let off = 0; off < size; off += chunkSize) {
+    const chunk = payload.subarray(off, Math.min(size, off + chunkSize));
+    b.add(crc32(chunk), chunk.every((v) => v === 0));
+  }
+  const sha256 = createHash('sha256').update(payload).digest('hex');
+  const manifest = parseManifest(
+    serializeManifest({
+      format: MANIFEST_FORMAT,
+      compatible: ['test-board'],
+      version: `1.0.${seed}`,
+      securityVersion: 0,
+      created: '2026-01-01T00:00:00Z',
+      keyId: '0123456789abcdef',
+      payloads: [{ name, size, sha256, ...b.finish() }],
+    }),
+  );
+  const manifestBytes = serializeManifest(manifest);
+  return {
+    releaseId: releaseId(manifestBytes),
+    manifest,
+    manifestBytes,
+    sigBytes: Buffer.from('not-a-real-signature'),
+    payload,
+    table: new ChunkTable(manifest.payloads[0]!),
+    sha256,
+    openPayload: async (_n, offset, length) => payload.subarray(offset, offset + length),
+  };
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export async function tempDir(prefix = 'sf-transfer-'): Promise<string> {
+  return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+}
