@@ -20,7 +20,7 @@ export interface ResolvedCopy {
 
 /** Linux dev_t → "major:minor", the key of /sys/dev/block. */
 function devNumber(rdev: number): string {
-  const major = Math.floor(rdev / 256) & 0xfff | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const major = (Math.floor(rdev / 256) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
   const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff);
   return `${major}:${minor}`;
 }
