@@ -1,0 +1,574 @@
+// An in-memory FileSystem (the seam of src/platform/fs.ts) that knows what a power cut keeps:
+// every file has volatile content (what reads see) and durable content (what the next boot
+// sees), every directory volatile and durable entries. It counts the calls that can change a
+// disk, can cut power at call k, and afterCut() is the next boot. Model: docs/powercut.md.
+
+import * as path from 'node:path';
+import type { FileHandle, FileStat, FileSystem, OpenMode } from '../../src/platform/fs.js';
+import { closedError, errnoError, PowerCut, type CallLabel } from './fs-errors.js';
+
+export { PowerCut, isPowerCut, formatCall, type CallLabel } from './fs-errors.js';
+
+/**
+ * What the disk did with data not yet synced when the power went:
+ * - lose: nothing unsynced survives (file data only after datasync/sync, entries only after syncDir);
+ * - torn: as lose, but the cut call itself half happened: a write's first half, or a sync's
+ *   first half of the pending bytes, reached the media (a torn env copy);
+ * - flushed: all written file data reached the media, directory changes only when synced;
+ * - metadata: every directory change reached the media (a journal commit), file data only when synced.
+ */
+export type CutMode = 'lose' | 'torn' | 'flushed' | 'metadata';
+export const CUT_MODES: readonly CutMode[] = ['lose', 'torn', 'flushed', 'metadata'];
+
+export interface ArmOptions {
+  mode?: CutMode;
+  /** torn: fraction of the bytes that land, rounded down to whole 512-byte sectors when possible. */
+  tear?: number;
+}
+
+/** The power line of one simulated machine: counts calls across its power cycles, holds the cut. */
+export class PowerSupply {
+  calls = 0;
+  readonly log: CallLabel[] = [];
+  armedAt: number | undefined;
+  mode: CutMode = 'lose';
+  tear = 0.5;
+
+  arm(k: number, opts: ArmOptions = {}): void {
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`cut point must be a positive integer, got ${k}`);
+    this.armedAt = k;
+    this.mode = opts.mode ?? 'lose';
+    this.tear = opts.tear ?? 0.5;
+  }
+}
+
+type DirtyOp = { kind: 'write'; position: number; bytes: Buffer } | { kind: 'truncate'; length: number };
+interface FileNode {
+  kind: 'file';
+  ino: number;
+  perm: number;
+  buf: Buffer; // volatile bytes; capacity ≥ size, zero beyond size
+  size: number;
+  durable: Buffer;
+  dirty: DirtyOp[]; // changes since the last sync, in order (for a torn sync)
+}
+interface DirNode {
+  kind: 'dir';
+  ino: number;
+  entries: Map<string, number>;
+  durableEntries: Map<string, number>;
+}
+interface LinkNode {
+  kind: 'symlink';
+  ino: number;
+  target: string;
+}
+type Node = FileNode | DirNode | LinkNode;
+
+interface Resolved {
+  parent: DirNode;
+  name: string;
+  node: Node | undefined;
+  path: string;
+}
+
+const ROOT = 1;
+
+function tornLength(length: number, tear: number): number {
+  const raw = Math.floor(length * tear);
+  const sectors = raw - (raw % 512);
+  return sectors > 0 ? sectors : raw;
+}
+
+function applyWrite(target: Buffer, position: number, bytes: Uint8Array): Buffer {
+  const out = Buffer.alloc(Math.max(target.length, position + bytes.length));
+  target.copy(out);
+  out.set(bytes, position);
+  return out;
+}
+
+export class MemoryFs implements FileSystem {
+  private readonly nodes = new Map<number, Node>();
+  private nextIno = ROOT + 1;
+  private dead: { call: CallLabel | undefined; mode: CutMode } | undefined;
+
+  constructor(readonly supply: PowerSupply = new PowerSupply()) {
+    this.nodes.set(ROOT, { kind: 'dir', ino: ROOT, entries: new Map(), durableEntries: new Map() });
+  }
+
+  // ---- power ----------------------------------------------------------------------------
+
+  /** Cuts power at the k-th counted call of this supply (counting continues across afterCut({ sameSupply })). */
+  armCut(k: number, opts: ArmOptions = {}): this {
+    this.supply.arm(k, opts);
+    return this;
+  }
+
+  get calls(): number {
+    return this.supply.calls;
+  }
+
+  get log(): readonly CallLabel[] {
+    return this.supply.log;
+  }
+
+  /** The call at which power was cut on this machine (undefined: cut between calls, or still on). */
+  get cutCall(): CallLabel | undefined {
+    return this.dead?.call;
+  }
+
+  get isOff(): boolean {
+    return this.dead !== undefined;
+  }
+
+  /**
+   * The next boot: a new MemoryFs holding what survived. Powers this one off if it was still on
+   * (a cut between calls, mode lose). `sameSupply` keeps counting and the armed cut, for flows
+   * that power-cycle the machine themselves.
+   */
+  afterCut(opts: { sameSupply?: boolean } = {}): MemoryFs {
+    this.dead ??= { call: undefined, mode: 'lose' };
+    const mode = this.dead.mode;
+    const out = new MemoryFs(opts.sameSupply ? this.supply : new PowerSupply());
+    out.nodes.clear();
+    const visit = (ino: number): void => {
+      if (out.nodes.has(ino)) return;
+      const n = this.nodes.get(ino)!;
+      if (n.kind === 'file') {
+        const data = Buffer.from(mode === 'flushed' ? n.buf.subarray(0, n.size) : n.durable);
+        out.nodes.set(ino, { kind: 'file', ino, perm: n.perm, buf: data, size: data.length, durable: Buffer.from(data), dirty: [] });
+      } else if (n.kind === 'dir') {
+        const entries = new Map(mode === 'metadata' ? n.entries : n.durableEntries);
+        out.nodes.set(ino, { kind: 'dir', ino, entries, durableEntries: new Map(entries) });
+        for (const child of entries.values()) visit(child);
+      } else {
+        out.nodes.set(ino, { ...n });
+      }
+    };
+    visit(ROOT);
+    out.nextIno = this.nextIno;
+    return out;
+  }
+
+  private assertOn(): void {
+    if (this.dead) throw new PowerCut(this.dead.call ?? { n: this.supply.calls, op: '(between calls)', path: '' }, true);
+  }
+
+  /** Every call that can change the disk goes through here: counted, labelled, maybe cut. */
+  private counted<T>(op: string, file: string, detail: string | undefined, effect: () => T, torn?: () => void): T {
+    this.assertOn();
+    const label: CallLabel = detail === undefined ? { n: ++this.supply.calls, op, path: file } : { n: ++this.supply.calls, op, path: file, detail };
+    this.supply.log.push(label);
+    if (this.supply.armedAt === label.n) {
+      this.dead = { call: label, mode: this.supply.mode };
+      if (this.supply.mode === 'torn') torn?.();
+      throw new PowerCut(label, false);
+    }
+    return effect();
+  }
+
+  // ---- preloading (not counted, durable at once) -----------------------------------------
+
+  /** Makes everything written so far durable, as if every file and directory had been synced. */
+  settle(): this {
+    for (const n of this.nodes.values()) {
+      if (n.kind === 'file') {
+        n.durable = Buffer.from(n.buf.subarray(0, n.size));
+        n.dirty = [];
+      } else if (n.kind === 'dir') n.durableEntries = new Map(n.entries);
+    }
+    return this;
+  }
+
+  /** Creates (or replaces) a file with `data`, parents included, all durable. */
+  preloadFile(file: string, data: Uint8Array | string, perm = 0o644): this {
+    this.assertOn();
+    const abs = path.posix.resolve('/', file);
+    this.makeDirs(path.posix.dirname(abs), 'mkdir', abs);
+    const r = this.resolve(abs, true, 'open');
+    const bytes = Buffer.from(typeof data === 'string' ? Buffer.from(data) : data);
+    if (r.node?.kind === 'dir') throw errnoError('EISDIR', 'open', abs);
+    const node = r.node?.kind === 'file' ? r.node : this.newFile(r.parent, r.name, perm);
+    Object.assign(node, { buf: bytes, size: bytes.length, durable: Buffer.from(bytes), dirty: [] });
+    this.settleChain(abs);
+    return this;
+  }
+
+  preloadDir(dir: string): this {
+    this.assertOn();
+    const abs = path.posix.resolve('/', dir);
+    this.makeDirs(abs, 'mkdir', abs);
+    this.settleChain(abs);
+    return this;
+  }
+
+  /** Makes the entries along `abs` durable (preloads only). */
+  private settleChain(abs: string): void {
+    let dir = this.nodes.get(ROOT) as DirNode;
+    for (const part of abs.split('/').filter(Boolean)) {
+      dir.durableEntries = new Map(dir.entries);
+      const next = this.nodes.get(dir.entries.get(part)!);
+      if (next?.kind !== 'dir') return;
+      dir = next;
+    }
+    dir.durableEntries = new Map(dir.entries);
+  }
+
+  // ---- the tree ---------------------------------------------------------------------------
+
+  private newFile(parent: DirNode, name: string, perm: number): FileNode {
+    const node: FileNode = { kind: 'file', ino: this.nextIno++, perm, buf: Buffer.alloc(0), size: 0, durable: Buffer.alloc(0), dirty: [] };
+    this.nodes.set(node.ino, node);
+    parent.entries.set(name, node.ino);
+    return node;
+  }
+
+  /** Walks `file`; intermediate symlinks are followed, the last one only when `follow`. */
+  private resolve(file: string, follow: boolean, syscall: string, shown = file, dest?: string, depth = 0): Resolved {
+    if (depth > 40) throw errnoError('ELOOP', syscall, shown, dest);
+    const abs = path.posix.resolve('/', file);
+    const parts = abs.split('/').filter(Boolean);
+    let dir = this.nodes.get(ROOT) as DirNode;
+    let dirPath = '/';
+    if (parts.length === 0) return { parent: dir, name: '', node: dir, path: '/' };
+    for (const part of parts.slice(0, -1)) {
+      const ino = dir.entries.get(part);
+      if (ino === undefined) throw errnoError('ENOENT', syscall, shown, dest);
+      let node = this.nodes.get(ino)!;
+      dirPath = path.posix.join(dirPath, part);
+      if (node.kind === 'symlink') {
+        const r = this.resolve(path.posix.resolve(path.posix.dirname(dirPath), node.target), true, syscall, shown, dest, depth + 1);
+        if (!r.node) throw errnoError('ENOENT', syscall, shown, dest);
+        node = r.node;
+        dirPath = r.path;
+      }
+      if (node.kind !== 'dir') throw errnoError('ENOTDIR', syscall, shown, dest);
+      dir = node;
+    }
+    const name = parts[parts.length - 1]!;
+    const ino = dir.entries.get(name);
+    const node = ino === undefined ? undefined : this.nodes.get(ino);
+    if (node?.kind === 'symlink' && follow) {
+      return this.resolve(path.posix.resolve(dirPath, node.target), true, syscall, shown, dest, depth + 1);
+    }
+    return { parent: dir, name, node, path: path.posix.join(dirPath, name) };
+  }
+
+  private makeDirs(abs: string, syscall: string, shown: string): void {
+    let current = '/';
+    const parts = abs.split('/').filter(Boolean);
+    parts.forEach((part, i) => {
+      current = path.posix.join(current, part);
+      const r = this.resolve(current, true, syscall, shown);
+      if (!r.node) {
+        const node: DirNode = { kind: 'dir', ino: this.nextIno++, entries: new Map(), durableEntries: new Map() };
+        this.nodes.set(node.ino, node);
+        r.parent.entries.set(r.name, node.ino);
+      } else if (r.node.kind !== 'dir') {
+        throw errnoError(i === parts.length - 1 ? 'EEXIST' : 'ENOTDIR', syscall, shown);
+      }
+    });
+  }
+
+  private statOf(n: Node): FileStat {
+    const type = n.kind === 'file' ? 0o100000 : n.kind === 'dir' ? 0o040000 : 0o120000;
+    const perm = n.kind === 'file' ? n.perm : n.kind === 'dir' ? 0o755 : 0o777;
+    return {
+      size: n.kind === 'file' ? n.size : n.kind === 'dir' ? 4096 : Buffer.byteLength(n.target),
+      isFile: n.kind === 'file',
+      isDirectory: n.kind === 'dir',
+      isBlockDevice: false,
+      isCharacterDevice: false,
+      isSymbolicLink: n.kind === 'symlink',
+      mode: type | perm,
+      dev: 0x5f,
+      ino: n.ino,
+      rdev: 0,
+    };
+  }
+
+  // ---- FileSystem -------------------------------------------------------------------------
+
+  async open(file: string, mode: OpenMode, perm = 0o644): Promise<FileHandle> {
+    const abs = path.posix.resolve('/', file);
+    if (mode === 'read') {
+      this.assertOn();
+      const r = this.resolve(abs, true, 'open', file);
+      if (!r.node) throw errnoError('ENOENT', 'open', file);
+      return new MemoryHandle(this, r.node as FileNode | DirNode, abs, false);
+    }
+    return this.counted(`open(${mode})`, abs, undefined, () => {
+      if (mode === 'exclusive' && this.resolve(abs, false, 'open', file).node) throw errnoError('EEXIST', 'open', file);
+      const r = this.resolve(abs, true, 'open', file);
+      if (r.node?.kind === 'dir') throw errnoError('EISDIR', 'open', file);
+      if (!r.node && mode === 'update') throw errnoError('ENOENT', 'open', file);
+      const node = (r.node as FileNode | undefined) ?? this.newFile(r.parent, r.name, perm);
+      if (mode === 'truncate') truncateNode(node, 0);
+      return new MemoryHandle(this, node, abs, true);
+    });
+  }
+
+  async readFile(file: string): Promise<Buffer> {
+    this.assertOn();
+    const r = this.resolve(file, true, 'open');
+    if (!r.node) throw errnoError('ENOENT', 'open', file);
+    if (r.node.kind === 'dir') throw errnoError('EISDIR', 'read');
+    const n = r.node as FileNode;
+    return Buffer.from(n.buf.subarray(0, n.size));
+  }
+
+  async stat(file: string): Promise<FileStat> {
+    this.assertOn();
+    const r = this.resolve(file, true, 'stat');
+    if (!r.node) throw errnoError('ENOENT', 'stat', file);
+    return this.statOf(r.node);
+  }
+
+  async lstat(file: string): Promise<FileStat> {
+    this.assertOn();
+    const r = this.resolve(file, false, 'lstat');
+    if (!r.node) throw errnoError('ENOENT', 'lstat', file);
+    return this.statOf(r.node);
+  }
+
+  async exists(file: string): Promise<boolean> {
+    try {
+      await this.lstat(file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async readdir(dir: string): Promise<string[]> {
+    this.assertOn();
+    const r = this.resolve(dir, true, 'scandir');
+    if (!r.node) throw errnoError('ENOENT', 'scandir', dir);
+    if (r.node.kind !== 'dir') throw errnoError('ENOTDIR', 'scandir', dir);
+    return [...r.node.entries.keys()];
+  }
+
+  async mkdir(dir: string): Promise<void> {
+    const abs = path.posix.resolve('/', dir);
+    this.counted('mkdir', abs, undefined, () => this.makeDirs(abs, 'mkdir', dir));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const a = path.posix.resolve('/', from);
+    const b = path.posix.resolve('/', to);
+    this.counted('rename', `${a} -> ${b}`, undefined, () => {
+      const src = this.resolve(a, false, 'rename', from, to);
+      if (!src.node) throw errnoError('ENOENT', 'rename', from, to);
+      const dst = this.resolve(b, false, 'rename', from, to);
+      if (dst.node === src.node) return;
+      if (src.node.kind === 'dir') {
+        if (dst.node && dst.node.kind !== 'dir') throw errnoError('ENOTDIR', 'rename', from, to);
+        if (dst.node?.kind === 'dir' && dst.node.entries.size > 0) throw errnoError('ENOTEMPTY', 'rename', from, to);
+        if ((dst.path + '/').startsWith(src.path + '/')) throw errnoError('EINVAL', 'rename', from, to);
+      } else if (dst.node?.kind === 'dir') {
+        throw errnoError('EISDIR', 'rename', from, to);
+      }
+      src.parent.entries.delete(src.name);
+      dst.parent.entries.set(dst.name, src.node.ino);
+    });
+  }
+
+  async unlink(file: string): Promise<void> {
+    const abs = path.posix.resolve('/', file);
+    this.counted('unlink', abs, undefined, () => {
+      let r: Resolved;
+      try {
+        r = this.resolve(abs, false, 'unlink', file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // the seam's unlink: fine if gone
+        throw err;
+      }
+      if (!r.node) return;
+      if (r.node.kind === 'dir') throw errnoError('EISDIR', 'unlink', file);
+      r.parent.entries.delete(r.name);
+    });
+  }
+
+  async rmrf(file: string): Promise<void> {
+    const abs = path.posix.resolve('/', file);
+    this.counted('rmrf', abs, undefined, () => {
+      let r: Resolved;
+      try {
+        r = this.resolve(abs, false, 'rm', file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      if (r.node && r.node.ino !== ROOT) r.parent.entries.delete(r.name);
+    });
+  }
+
+  async symlink(target: string, file: string): Promise<void> {
+    const abs = path.posix.resolve('/', file);
+    this.counted('symlink', abs, target, () => {
+      const r = this.resolve(abs, false, 'symlink', target, file);
+      if (r.node) throw errnoError('EEXIST', 'symlink', target, file);
+      const node: LinkNode = { kind: 'symlink', ino: this.nextIno++, target };
+      this.nodes.set(node.ino, node);
+      r.parent.entries.set(r.name, node.ino);
+    });
+  }
+
+  async readlink(file: string): Promise<string> {
+    this.assertOn();
+    const r = this.resolve(file, false, 'readlink');
+    if (!r.node) throw errnoError('ENOENT', 'readlink', file);
+    if (r.node.kind !== 'symlink') throw errnoError('EINVAL', 'readlink', file);
+    return r.node.target;
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    const abs = path.posix.resolve('/', dir);
+    this.counted('syncDir', abs, undefined, () => {
+      const r = this.resolve(abs, true, 'open', dir);
+      if (!r.node) throw errnoError('ENOENT', 'open', dir);
+      if (r.node.kind !== 'dir') throw errnoError('ENOTDIR', 'open', dir);
+      r.node.durableEntries = new Map(r.node.entries);
+    });
+  }
+
+  // ---- used by MemoryHandle ----------------------------------------------------------------
+
+  /** @internal */
+  _statOf(n: Node): FileStat {
+    return this.statOf(n);
+  }
+
+  /** @internal */
+  _assertOn(): void {
+    this.assertOn();
+  }
+
+  /** @internal */
+  _counted<T>(op: string, file: string, detail: string | undefined, effect: () => T, torn?: () => void): T {
+    return this.counted(op, file, detail, effect, torn);
+  }
+
+  /** @internal torn write: the first part of `bytes` reached the media at `position`. */
+  _tearWrite(node: FileNode, position: number, bytes: Uint8Array): void {
+    node.durable = applyWrite(node.durable, position, bytes.subarray(0, tornLength(bytes.length, this.supply.tear)));
+  }
+
+  /** @internal torn sync: the first part of the pending changes reached the media, in order. */
+  _tearSync(node: FileNode): void {
+    const total = node.dirty.reduce((s, op) => s + (op.kind === 'write' ? op.bytes.length : 0), 0);
+    let budget = tornLength(total, this.supply.tear);
+    let durable = node.durable;
+    for (const op of node.dirty) {
+      if (budget <= 0) break;
+      if (op.kind === 'truncate') {
+        durable = op.length <= durable.length ? Buffer.from(durable.subarray(0, op.length)) : applyWrite(durable, op.length, new Uint8Array(0));
+        continue;
+      }
+      const n = Math.min(budget, op.bytes.length);
+      durable = applyWrite(durable, op.position, op.bytes.subarray(0, n));
+      budget -= n;
+    }
+    node.durable = durable;
+  }
+}
+
+function truncateNode(node: FileNode, length: number): void {
+  if (length < node.size) node.buf.fill(0, length, node.size);
+  else ensureCapacity(node, length);
+  node.size = length;
+  node.dirty.push({ kind: 'truncate', length });
+}
+
+function ensureCapacity(node: FileNode, size: number): void {
+  if (size <= node.buf.length) return;
+  const grown = Buffer.alloc(Math.max(size, node.buf.length * 2, 4096));
+  node.buf.copy(grown, 0, 0, node.size);
+  node.buf = grown;
+}
+
+class MemoryHandle implements FileHandle {
+  private closed = false;
+
+  constructor(
+    private readonly fs: MemoryFs,
+    private readonly node: FileNode | DirNode,
+    private readonly file: string,
+    private readonly writable: boolean,
+  ) {}
+
+  private usable(syscall: string, write: boolean): FileNode {
+    if (this.closed) throw closedError(syscall);
+    if (write && !this.writable) throw errnoError('EBADF', syscall);
+    if (this.node.kind === 'dir') throw errnoError('EISDIR', syscall);
+    return this.node;
+  }
+
+  async read(into: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    this.fs._assertOn();
+    const n = this.usable('read', false);
+    const end = Math.min(n.size, position + length);
+    if (end <= position) return 0;
+    into.set(n.buf.subarray(position, end), offset);
+    return end - position;
+  }
+
+  async write(data: Uint8Array, position: number): Promise<void> {
+    const bytes = Buffer.from(data); // the caller may reuse its buffer
+    this.fs._counted(
+      'write',
+      this.file,
+      `${bytes.length}@${position}`,
+      () => {
+        const n = this.usable('write', true);
+        ensureCapacity(n, position + bytes.length);
+        n.buf.set(bytes, position);
+        n.size = Math.max(n.size, position + bytes.length);
+        n.dirty.push({ kind: 'write', position, bytes });
+      },
+      () => {
+        if (this.node.kind === 'file' && this.writable && !this.closed) this.fs._tearWrite(this.node, position, bytes);
+      },
+    );
+  }
+
+  private flush(op: 'datasync' | 'sync'): void {
+    this.fs._counted(
+      op,
+      this.file,
+      undefined,
+      () => {
+        const n = this.usable(op === 'sync' ? 'fsync' : 'fdatasync', false);
+        n.durable = Buffer.from(n.buf.subarray(0, n.size));
+        n.dirty = [];
+      },
+      () => {
+        if (this.node.kind === 'file' && !this.closed) this.fs._tearSync(this.node);
+      },
+    );
+  }
+
+  async datasync(): Promise<void> {
+    this.flush('datasync');
+  }
+
+  async sync(): Promise<void> {
+    this.flush('sync');
+  }
+
+  async truncate(length: number): Promise<void> {
+    this.fs._counted('truncate', this.file, String(length), () => truncateNode(this.usable('ftruncate', true), length));
+  }
+
+  async stat(): Promise<FileStat> {
+    this.fs._assertOn();
+    if (this.closed) throw closedError('fstat');
+    return this.fs._statOf(this.node);
+  }
+
+  async close(): Promise<void> {
+    this.fs._assertOn();
+    this.closed = true;
+  }
+}
