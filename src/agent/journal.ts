@@ -25,6 +25,8 @@ export interface Journal {
   lastError: { code: string; message: string; at: string } | null;
   /** The last outcome worth reporting after a reboot: committed, rolled-back, fallback. */
   lastResult: { result: 'committed' | 'rolled-back' | 'fallback' | 'failed'; releaseId: string | null; version: string | null; at: string } | null;
+  /** Releases refused, failed or rolled back: a retained announcement of one is not retried. */
+  rejected: string[];
   /** Operator command ids already executed (replay protection), newest last. */
   seenCommands: string[];
   updatedAt: string;
@@ -37,7 +39,7 @@ export class JournalError extends SlotflipError {
 }
 
 export function freshJournal(): Journal {
-  return { format: JOURNAL_FORMAT, state: 'idle', release: null, lastError: null, lastResult: null, seenCommands: [], updatedAt: new Date(0).toISOString() };
+  return { format: JOURNAL_FORMAT, state: 'idle', release: null, lastError: null, lastResult: null, rejected: [], seenCommands: [], updatedAt: new Date(0).toISOString() };
 }
 
 export class JournalStore {

@@ -87,7 +87,7 @@ const DeviceConfigSchema = z
     broker: BrokerSchema.optional(),
     worker: WorkerSchema.optional(),
     /** Release downloads: fsync after this many chunks (the window lost to a power cut). */
-    syncEveryChunks: z.number().int().positive().default(8),
+    syncEveryChunks: z.number().int().positive().default(32),
     bufferSize: z.number().int().min(4096).max(16 * 1024 * 1024).optional(),
   })
   .strict();
@@ -120,23 +120,45 @@ export interface DeviceConfig {
   bufferSize: number;
 }
 
-/** Parses fw_env.config text: `DEVICE OFFSET SIZE [SECTOR_SIZE [SECTORS]]`, '#' comments. */
+/** C strtoll(s, 0) as fw_env.c reads the offset: 0x hex, leading 0 octal, else decimal. */
+function cNumber(s: string): number {
+  const neg = s.startsWith('-');
+  const body = neg ? s.slice(1) : s;
+  let n: number;
+  if (/^0x[0-9a-f]+$/i.test(body)) n = parseInt(body.slice(2), 16);
+  else if (/^0[0-7]*$/.test(body)) n = parseInt(body, 8);
+  else if (/^[1-9][0-9]*$/.test(body)) n = parseInt(body, 10);
+  else n = NaN;
+  return neg ? -n : n;
+}
+
+/** fw_env.c reads sizes with strtoul(s, 16): hex whether or not they say 0x. */
+function hexNumber(s: string): number {
+  return /^(0x)?[0-9a-f]+$/i.test(s) ? parseInt(s.replace(/^0x/i, ''), 16) : NaN;
+}
+
+/**
+ * Parses fw_env.config text: `DEVICE OFFSET SIZE [SECTOR_SIZE [SECTORS]]`, '#' comments,
+ * numbers read as U-Boot's and libubootenv's tools read them (sizes always hex).
+ */
 export function parseFwEnvConfig(text: string, source = 'fw_env.config'): EnvCopy[] {
   const copies: EnvCopy[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) return;
     const f = line.split(/\s+/);
-    const num = (s: string | undefined, what: string): number | undefined => {
+    const num = (s: string | undefined, what: string, read: (s: string) => number): number | undefined => {
       if (s === undefined) return undefined;
-      const n = Number(s.startsWith('-0x') ? -parseInt(s.slice(3), 16) : s);
+      const n = read(s);
       if (!Number.isSafeInteger(n)) throw new ConfigError(`${source}:${i + 1}: ${what} "${s}" is not a number`);
       return n;
     };
     if (f.length < 3) throw new ConfigError(`${source}:${i + 1}: expected DEVICE OFFSET SIZE [SECTOR_SIZE [SECTORS]]`);
-    const copy: EnvCopy = { device: f[0]!, offset: num(f[1], 'offset')!, size: num(f[2], 'size')! };
-    const sector = num(f[3], 'sector size');
-    const sectors = num(f[4], 'sector count');
+    const size = num(f[2], 'size', hexNumber)!;
+    if (size <= 0) throw new ConfigError(`${source}:${i + 1}: size must be positive`);
+    const copy: EnvCopy = { device: f[0]!, offset: num(f[1], 'offset', cNumber)!, size };
+    const sector = num(f[3], 'sector size', hexNumber);
+    const sectors = num(f[4], 'sector count', cNumber);
     if (sector) copy.sectorSize = sector;
     if (sectors) copy.sectors = sectors;
     copies.push(copy);

@@ -1,0 +1,27 @@
+// What the agent needs from the outside, as small interfaces, so tests and the simulator can
+// stand in for the reboot, the worker and the clock.
+
+import type { WorkerConfig } from '../config/device.js';
+
+export type WorkerHealth = 'stopped' | 'starting' | 'healthy' | 'unhealthy';
+
+/** The supervised worker as the agent sees it (implemented over agent/worker/Supervisor). */
+export interface WorkerHost {
+  /** Starts the worker under supervision (restarts with backoff when it dies). */
+  start(): Promise<void>;
+  /** Resolves once the worker reported healthy; rejects with SF_ERR_WORKER_UNHEALTHY after `ms`. */
+  waitHealthy(ms: number): Promise<void>;
+  health(): WorkerHealth;
+  /** Applies a new worker config (SIGHUP reload). */
+  reconfigure(config: WorkerConfig): void;
+  stop(): Promise<void>;
+}
+
+export interface AgentPorts {
+  /** Reboots the device. On a board this runs the board's reboot command and never returns. */
+  reboot(): Promise<void>;
+  /** Creates the worker host, when the config has a worker. */
+  worker?: (config: WorkerConfig) => WorkerHost;
+  log(line: string): void;
+  now?: () => Date;
+}

@@ -1,0 +1,103 @@
+// Random access into a bundle file: where each payload's bytes start, found by walking the
+// tar headers (ustar, GNU base-256 sizes, pax `size`/`path` records). The publisher serves
+// chunks from these offsets without unpacking the bundle.
+
+import type { FileSystem, FileHandle } from '../platform/fs.js';
+import { BundleFormatError } from './errors.js';
+import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SIGNATURE_ENTRY } from './open.js';
+
+export interface LocatedEntry {
+  name: string;
+  offset: number;
+  size: number;
+}
+
+function field(h: Buffer, start: number, len: number): string {
+  const s = h.subarray(start, start + len);
+  const nul = s.indexOf(0);
+  return s.subarray(0, nul < 0 ? len : nul).toString('utf8');
+}
+
+function sizeField(h: Buffer): number {
+  const raw = h.subarray(124, 136);
+  if (raw[0]! & 0x80) {
+    // GNU base-256: big-endian binary in the remaining bytes.
+    let n = 0;
+    for (let i = 1; i < 12; i++) n = n * 256 + raw[i]!;
+    return n;
+  }
+  const text = field(h, 124, 12).trim();
+  return text ? parseInt(text, 8) : 0;
+}
+
+function paxRecords(data: Buffer): Map<string, string> {
+  const out = new Map<string, string>();
+  let pos = 0;
+  while (pos < data.length) {
+    const space = data.indexOf(0x20, pos);
+    if (space < 0) break;
+    const len = Number(data.toString('utf8', pos, space));
+    if (!Number.isInteger(len) || len <= 0) throw new BundleFormatError('malformed pax header');
+    const rec = data.toString('utf8', space + 1, pos + len - 1);
+    const eq = rec.indexOf('=');
+    if (eq > 0) out.set(rec.slice(0, eq), rec.slice(eq + 1));
+    pos += len;
+  }
+  return out;
+}
+
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const n = await fh.read(buf, done, length - done, position + done);
+    if (n === 0) throw new BundleFormatError(`bundle ends at ${position + done} bytes inside a tar header`);
+    done += n;
+  }
+  return buf;
+}
+
+/** Every regular entry of the tar with the offset of its data. */
+export async function locateEntries(fs: FileSystem, file: string): Promise<LocatedEntry[]> {
+  const fh = await fs.open(file, 'read');
+  try {
+    const total = (await fh.stat()).size;
+    const entries: LocatedEntry[] = [];
+    let pos = 0;
+    let pax = new Map<string, string>();
+    while (pos + 512 <= total) {
+      const h = await readAt(fh, pos, 512);
+      if (h.every((b) => b === 0)) break;
+      const type = String.fromCharCode(h[156]!);
+      let size = sizeField(h);
+      const data = pos + 512;
+      if (type === 'x') {
+        pax = paxRecords(await readAt(fh, data, size));
+      } else if (type === 'g') {
+        // Global pax header: nothing slotflip writes depends on it.
+      } else {
+        const prefix = field(h, 345, 155);
+        let name = pax.get('path') ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
+        if (pax.has('size')) size = Number(pax.get('size'));
+        if (type === '0' || type === '\0') entries.push({ name, offset: data, size });
+        pax = new Map();
+        name = '';
+      }
+      pos = data + Math.ceil(size / 512) * 512;
+    }
+    return entries;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Offsets of the manifest, the signature and each payload (by payload name). */
+export async function locateBundle(fs: FileSystem, file: string): Promise<{ manifest: LocatedEntry; signature: LocatedEntry; payloads: Map<string, LocatedEntry> }> {
+  const entries = await locateEntries(fs, file);
+  const manifest = entries.find((e) => e.name === MANIFEST_ENTRY);
+  const signature = entries.find((e) => e.name === SIGNATURE_ENTRY);
+  if (!manifest || !signature) throw new BundleFormatError(`${file} lacks ${!manifest ? MANIFEST_ENTRY : SIGNATURE_ENTRY}`);
+  const payloads = new Map<string, LocatedEntry>();
+  for (const e of entries) if (e.name.startsWith(PAYLOAD_PREFIX)) payloads.set(e.name.slice(PAYLOAD_PREFIX.length), e);
+  return { manifest, signature, payloads };
+}
