@@ -126,6 +126,10 @@ function addEntry(pack: tar.Pack, header: EntryHeader, body?: Buffer): { sink: S
     const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
     sink = body ? pack.entry(header, body, cb) : pack.entry(header, cb);
   });
+  // Failures reach the caller through `done` or a throw in copyPayload; these listeners only
+  // keep the same failure from also surfacing as an unhandled event.
+  done.catch(() => {});
+  sink.on('error', () => {});
   return { sink, done };
 }
 
@@ -196,6 +200,8 @@ export async function createBundle(opts: CreateOptions, out: NodeJS.WritableStre
   } catch (err) {
     pack.destroy(err as Error);
     await piping.catch(() => {});
+    // An output we were to end is ours: close it so the caller can remove the partial file.
+    if (end) (out as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
     throw err;
   }
   await piping;
