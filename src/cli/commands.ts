@@ -24,4 +24,5 @@ export const COMMANDS: Record<string, Loader> = {
   status: () => import('./commands/status.js'),
   'mark-good': () => import('./commands/mark-good.js'),
   rollback: () => import('./commands/rollback.js'),
+  flash: () => import('./commands/flash.js'),
 };
