@@ -41,7 +41,8 @@ const DIGEST_LENGTH: Record<string, number> = { sha1: 40, sha256: 64 };
 
 /** Parses and checks a .bmap file. `bytes` is the whole file (its own checksum covers it). */
 export function parseBmap(bytes: Buffer, source = 'bmap'): Bmap {
-  const xml = bytes.toString('utf8');
+  // bmaptool's comments quote tag names (e.g. "<MappedBlocksCount> blocks"); drop them first.
+  const xml = bytes.toString('utf8').replace(/<!--[\s\S]*?-->/g, '');
   const root = /<bmap\s+version\s*=\s*"(\d+)\.(\d+)"\s*>/.exec(xml);
   if (!root) throw new BmapError(`${source}: not a bmap file (no <bmap version="...">)`);
   const major = Number(root[1]);
