@@ -106,7 +106,7 @@ export async function extractApp(source: Readable | AsyncIterable<Uint8Array>, d
           if (!rel) throw new AppUnsafePathError(`app entry ${h.name} is a file where the slot folder is`);
           await ensureParents(rel, h.name);
           claim(rel, 'file', h.name);
-          stats.bytes += await writeFile(fs, at(rel), entry, h.mode);
+          stats.bytes += await writeFile(fs, at(rel), entry as unknown as AsyncIterable<Uint8Array>, h.mode);
           stats.files++;
           break;
         }
@@ -124,7 +124,12 @@ export async function extractApp(source: Readable | AsyncIterable<Uint8Array>, d
         }
         case 'link': {
           // A hard link names another archive member; copy it (links cannot cross into the slot).
-          const from = safeEntryName(h.linkname ?? '');
+          let from: string;
+          try {
+            from = safeEntryName(h.linkname ?? '');
+          } catch (cause) {
+            throw new AppUnsafeLinkError(`app hard link ${h.name} points outside the app (${h.linkname})`, { cause });
+          }
           if (kinds.get(from) !== 'file') throw new AppUnsafeLinkError(`app hard link ${h.name} points to ${h.linkname}, which is not a file of this app`);
           await ensureParents(rel, h.name);
           claim(rel, 'file', h.name);
