@@ -136,7 +136,7 @@ async function create(argv: string[], io: CliIo): Promise<number> {
     // Write beside the target and rename, so a failed run never leaves a plausible bundle.
     const tmp = path.join(path.dirname(out), `.${path.basename(out)}.partial`);
     try {
-      result = await createBundle({ ...opts, onProgress: progress }, createWriteStream(tmp, { mode: 0o644 }));
+      result = await createBundle({ ...opts, onProgress: progress }, createWriteStream(tmp, { mode: 0o644, highWaterMark: 1024 * 1024 }));
       await realFs.rename(tmp, out);
     } catch (err) {
       await realFs.unlink(tmp);
