@@ -12,9 +12,12 @@ import { realFs, type FileSystem } from '../../../src/platform/fs.js';
 import { Supervisor } from '../../../src/agent/worker/supervisor.js';
 import { SAMPLE_DIR, childrenOf, get, tempDir, workerConfig } from './helpers.js';
 
+// The header type, whichever typings (tar-stream's own or @types) are installed.
+type Header = Parameters<ReturnType<typeof tar.pack>['entry']>[0];
+
 interface E {
   name: string;
-  type?: tar.Headers['type'];
+  type?: Header['type'];
   body?: string;
   linkname?: string;
   mode?: number;
@@ -23,7 +26,7 @@ interface E {
 async function tarOf(entries: E[]): Promise<Buffer> {
   const pack = tar.pack();
   for (const e of entries) {
-    const header: tar.Headers = { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644) };
+    const header: Header = { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644) };
     if (e.linkname !== undefined) header.linkname = e.linkname;
     if (e.type === 'character-device') Object.assign(header, { devmajor: 1, devminor: 3 });
     pack.entry(header, e.body ?? '');
