@@ -4,7 +4,6 @@
 // catch a file that changed in between.
 
 import { createReadStream } from 'node:fs';
-import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { KeyObject } from 'node:crypto';
 import { createHash, createPublicKey } from 'node:crypto';
@@ -144,7 +143,7 @@ async function copyPayload(pack: tar.Pack, src: PayloadSource, entry: PayloadEnt
       hash.update(chunk);
       bytes += chunk.length;
       onBytes?.(chunk.length);
-      if (!sink.write(chunk)) await once(sink as unknown as NodeJS.EventEmitter, 'drain');
+      if (!sink.write(chunk)) await drained(sink);
     }
   }
   const digest = hash.digest('hex');
@@ -157,9 +156,33 @@ async function copyPayload(pack: tar.Pack, src: PayloadSource, entry: PayloadEnt
   await done;
 }
 
+/**
+ * Resolves on 'drain'; rejects when the stream errors or closes first, or already has. (A bare
+ * once('drain') on a destroyed stdout waits forever, and Node then exits 0 mid-bundle.)
+ */
+function drained(stream: unknown): Promise<void> {
+  const s = stream as NodeJS.EventEmitter & { destroyed?: boolean };
+  if (s.destroyed) return Promise.reject(new Error('output closed before the bundle was written'));
+  return new Promise((resolve, reject) => {
+    const finish = (err?: Error): void => {
+      s.off('drain', onDrain);
+      s.off('error', onError);
+      s.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => finish();
+    const onError = (err: Error): void => finish(err);
+    const onClose = (): void => finish(new Error('output closed before the bundle was written'));
+    s.on('drain', onDrain);
+    s.on('error', onError);
+    s.on('close', onClose);
+  });
+}
+
 async function pump(pack: tar.Pack, out: NodeJS.WritableStream, end: boolean): Promise<void> {
   for await (const chunk of pack as AsyncIterable<Buffer>) {
-    if (!out.write(chunk)) await once(out as unknown as NodeJS.EventEmitter, 'drain');
+    if (!out.write(chunk)) await drained(out);
   }
   if (end) {
     out.end();
@@ -172,6 +195,29 @@ async function pump(pack: tar.Pack, out: NodeJS.WritableStream, end: boolean): P
  * Holds one chunk per pass plus stream buffers in memory, whatever the payload sizes.
  */
 export async function createBundle(opts: CreateOptions, out: NodeJS.WritableStream, end = true): Promise<CreatedBundle> {
+  // An output that fails (no such directory, disk full, closed pipe) stops everything, and its
+  // error is the one reported, not the "pack destroyed" it causes upstream. Listen from the
+  // start: a file output reports a failed open while pass 1 is still running.
+  let outError: Error | undefined;
+  let pack: tar.Pack | undefined;
+  const onOutError = (err: Error): void => {
+    outError ??= err;
+    pack?.destroy(err);
+  };
+  out.on('error', onOutError);
+  try {
+    return await writeBundle(opts, out, end, () => outError, (p) => (pack = p));
+  } catch (err) {
+    // An output we were to end is ours: close it so the caller can remove the partial file.
+    if (end) (out as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
+    if (outError) throw new IoError('writing the bundle failed', { cause: outError });
+    throw err;
+  } finally {
+    out.off('error', onOutError);
+  }
+}
+
+async function writeBundle(opts: CreateOptions, out: NodeJS.WritableStream, end: boolean, outError: () => Error | undefined, started: (p: tar.Pack) => void): Promise<CreatedBundle> {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const fs = opts.fs ?? realFs;
   const publicKey = createPublicKey(opts.privateKey);
@@ -188,10 +234,13 @@ export async function createBundle(opts: CreateOptions, out: NodeJS.WritableStre
   const { manifest, bytes } = buildManifest(opts, entries, publicKey);
   const signature = signManifest(bytes, opts.privateKey, publicKey);
   const mtime = new Date(manifest.created);
+  const failed = outError();
+  if (failed) throw failed;
 
   const pack = tar.pack();
+  started(pack);
   const piping = pump(pack, out, end);
-  piping.catch(() => {}); // observed below; this only keeps an early failure from being "unhandled"
+  piping.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
   try {
     await addEntry(pack, { name: MANIFEST_ENTRY, mode: 0o644, mtime }, bytes).done;
     await addEntry(pack, { name: SIGNATURE_ENTRY, mode: 0o644, mtime }, serializeSignatureFile(signature)).done;
@@ -200,8 +249,6 @@ export async function createBundle(opts: CreateOptions, out: NodeJS.WritableStre
   } catch (err) {
     pack.destroy(err as Error);
     await piping.catch(() => {});
-    // An output we were to end is ours: close it so the caller can remove the partial file.
-    if (end) (out as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
     throw err;
   }
   await piping;

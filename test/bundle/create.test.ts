@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, createWriteStream, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { createBundle, scanPayload } from '../../src/bundle/create.js';
 import { openBundle } from '../../src/bundle/open.js';
@@ -157,5 +158,24 @@ test('refuses manifest fields that do not hold (SF_ERR_MANIFEST)', async (t) => 
   await assert.rejects(
     createBundle({ boards: ['b'], version: 'one', payloads: [{ name: 'rootfs', file }], privateKey: signer.privateKey }, createWriteStream(join(dir, 'o'))),
     (err: { code?: string }) => err.code === 'SF_ERR_MANIFEST',
+  );
+});
+
+test('an output that fails mid-bundle is an SF_ERR_IO refusal, not a hang or a silent success', { timeout: 20_000 }, async (t) => {
+  const dir = tempDir(t);
+  const file = writeFile(dir, 'r', samplePayload(2_000_000, 4));
+  let written = 0;
+  const out = new Writable({
+    highWaterMark: 1024,
+    write(chunk: Buffer, _e, cb) {
+      written += chunk.length;
+      if (written > 100_000) cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      else setImmediate(cb);
+    },
+  });
+  await assert.rejects(createBundle({ boards: ['b'], version: '1.0.0', payloads: [{ name: 'rootfs', file }], privateKey: signer.privateKey }, out, false), (err: { code?: string }) => err.code === 'SF_ERR_IO');
+  await assert.rejects(
+    createBundle({ boards: ['b'], version: '1.0.0', payloads: [{ name: 'rootfs', file }], privateKey: signer.privateKey }, createWriteStream(join(dir, 'no', 'such', 'dir.sfb'))),
+    (err: { code?: string }) => err.code === 'SF_ERR_IO',
   );
 });
