@@ -4,6 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { WorkerConfig } from '../../config/device.js';
+import { ConfigError } from '../../errors.js';
 import { realFs, type FileSystem } from '../../platform/fs.js';
 import { WorkerBusyError, WorkerStateError, WorkerUnhealthyError, type UnhealthyReason } from './errors.js';
 import { PidFile } from './pid-file.js';
@@ -166,7 +167,12 @@ export class Supervisor extends EventEmitter {
   swap(target: SwapTarget, opts: SwapOptions = {}): Promise<SwapResult> {
     if (this.runState !== 'running') return Promise.reject(new WorkerStateError(`cannot swap: supervisor is ${this.runState}`));
     if (this.swapping) return Promise.reject(new WorkerBusyError('a worker swap is already in progress'));
-    const spec = this.makeSpec(target);
+    let spec: WorkerSpec;
+    try {
+      spec = this.makeSpec(target);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const p = runSwap(this, spec, {
       healthWindowMs: opts.healthWindowMs ?? this.config.healthWindowSeconds * 1000,
       trialMs: opts.trialMs ?? this.config.drainSeconds * 1000,
@@ -300,7 +306,11 @@ export class Supervisor extends EventEmitter {
 
   private makeSpec(target: SwapTarget): WorkerSpec {
     const appDir = target.appDir ?? this.spec?.appDir;
-    const argv = (target.command ?? this.config.command).map((a) => (appDir === undefined ? a : a.split('{app}').join(appDir)));
+    const command = target.command ?? this.config.command;
+    if (appDir === undefined && command.some((a) => a.includes('{app}'))) {
+      throw new ConfigError(`worker command ${JSON.stringify(command)} uses {app}, but no app folder was given`);
+    }
+    const argv = appDir === undefined ? [...command] : command.map((a) => a.split('{app}').join(appDir));
     const cwd = this.config.cwd ?? appDir;
     const env = { ...this.config.env, ...(this.config.configFile ? { SLOTFLIP_WORKER_CONFIG: this.config.configFile } : {}), ...target.env };
     return { argv, cwd, env, appDir };

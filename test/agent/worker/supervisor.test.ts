@@ -165,3 +165,7 @@ test('start twice is refused with SF_ERR_WORKER_STATE', async () => {
   await sup.start();
   await assert.rejects(sup.start(), { code: 'SF_ERR_WORKER_STATE' });
 });
+
+test('a command that uses {app} without an app folder is refused with SF_ERR_CONFIG', () => {
+  assert.throws(() => new Supervisor({ config: workerConfig(), output: 'ignore' }), { code: 'SF_ERR_CONFIG' });
+});

@@ -73,9 +73,9 @@ test('a candidate that crashes during its trial period is refused; the old one w
 });
 
 test('a candidate that stops heart-beating during its trial is refused', async () => {
-  const { sup, dir, oldPid } = await running({ heartbeatTimeoutSeconds: 0.3 });
+  const { sup, dir, oldPid } = await running({ heartbeatTimeoutSeconds: 0.6 });
   const bad = makeAppDir(dir, 'b', '2.0.0', { SAMPLE_NO_WATCHDOG: '1' });
-  await assert.rejects(sup.swap({ appDir: bad }, { trialMs: 1500 }), { code: 'SF_ERR_WORKER_UNHEALTHY', reason: 'heartbeat-timeout' });
+  await assert.rejects(sup.swap({ appDir: bad }, { trialMs: 3000 }), { code: 'SF_ERR_WORKER_UNHEALTHY', reason: 'heartbeat-timeout' });
   assert.equal(sup.current?.pid, oldPid);
 });
 
