@@ -191,7 +191,7 @@ async function inspect(argv: string[], io: CliIo): Promise<number> {
   lines.push('payloads');
   for (const p of s.payloads) {
     lines.push(`  ${p.name}  ${formatBytes(p.size)} (${p.size} bytes)  sha256 ${p.sha256}`);
-    lines.push(`  ${' '.repeat(p.name.length)}  ${p.chunks} chunks of ${formatBytes(p.chunkSize)}, ${p.zeroChunks} all-zero in ${p.zeroRuns} run(s)`);
+    lines.push(`  ${' '.repeat(p.name.length)}  ${p.chunks} chunk${p.chunks === 1 ? '' : 's'} of ${formatBytes(p.chunkSize)}, ${p.zeroChunks} all-zero in ${p.zeroRuns} run(s)`);
   }
   io.out.write(lines.join('\n') + '\n');
   return 0;
