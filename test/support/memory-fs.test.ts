@@ -280,3 +280,39 @@ test('hard-link-like sharing survives afterCut: two durable names, one inode', a
   const after = fs.afterCut();
   assert.equal((await after.stat('/x/f')).ino, (await after.stat('/y/f')).ino);
 });
+
+test('a planned cut fires once at the first matching call; clone copies the durable disk and leaves the original running', async () => {
+  const fs = new MemoryFs().preloadFile('/img', Buffer.alloc(4));
+  let writes = 0;
+  fs.planCut((c) => c.op === 'write' && ++writes === 2);
+  const fh = await fs.open('/img', 'update');
+  await fh.write(Buffer.from([1]), 0);
+  await fh.datasync();
+  await assert.rejects(fh.write(Buffer.from([2]), 1), PowerCut);
+  assert.equal(fs.cutWasPlanned, true);
+  const next = fs.afterCut({ sameSupply: true });
+  assert.deepEqual(await next.readFile('/img'), Buffer.from([1, 0, 0, 0]));
+  const again = await next.open('/img', 'update');
+  await again.write(Buffer.from([3]), 2); // the plan was used up
+  assert.equal(next.calls, 6);
+
+  const copy = next.clone();
+  await again.datasync();
+  assert.deepEqual(await copy.readFile('/img'), Buffer.from([1, 0, 0, 0]), 'the clone took the durable state of that moment');
+  await (await copy.open('/img', 'update')).write(Buffer.from([9]), 0);
+  assert.deepEqual(await next.readFile('/img'), Buffer.from([1, 0, 3, 0]), 'writes to the clone do not reach the original');
+  assert.equal(copy.calls, 2, "a clone has its own supply");
+});
+
+test('fingerprints are equal for equal trees and differ when a byte, a name or a size differs', async () => {
+  const make = (name: string, data: number[]): MemoryFs => new MemoryFs().preloadFile(`/d/${name}`, Buffer.from(data)).preloadDir('/e');
+  const a = make('f', [1, 2, 3]).fingerprint();
+  assert.equal(a, make('f', [1, 2, 3]).fingerprint());
+  assert.equal(a, make('f', [1, 2, 3]).afterCut().fingerprint());
+  assert.notEqual(a, make('f', [1, 2, 4]).fingerprint());
+  assert.notEqual(make('f', [1, 2, 3]).fingerprint(), make('g', [1, 2, 3]).fingerprint());
+  assert.notEqual(make('f', [1, 2, 3]).fingerprint(), make('f', [1, 2, 3, 0]).fingerprint());
+  const b = make('f', [1, 2, 3]);
+  await (await b.open('/d/f', 'update')).write(Buffer.from([7]), 0);
+  assert.notEqual(b.fingerprint(), make('f', [1, 2, 3]).fingerprint(), 'volatile changes count');
+});

@@ -3,6 +3,7 @@
 // sees), every directory volatile and durable entries. It counts the calls that can change a
 // disk, can cut power at call k, and afterCut() is the next boot. Model: docs/powercut.md.
 
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { FileHandle, FileStat, FileSystem, OpenMode } from '../../src/platform/fs.js';
 import { closedError, errnoError, PowerCut, type CallLabel } from './fs-errors.js';
@@ -33,6 +34,10 @@ export class PowerSupply {
   armedAt: number | undefined;
   mode: CutMode = 'lose';
   tear = 0.5;
+  /** Per logged call: whether unsynced file data / directory entries existed just before it. */
+  readonly pending: { data: boolean; entries: boolean }[] = [];
+  /** A cut the scenario itself plans (e.g. "at the 8th write to slot b"), one shot, mode lose. */
+  planned: ((call: CallLabel) => boolean) | undefined;
 
   arm(k: number, opts: ArmOptions = {}): void {
     if (!Number.isInteger(k) || k < 1) throw new RangeError(`cut point must be a positive integer, got ${k}`);
@@ -49,7 +54,10 @@ interface FileNode {
   perm: number;
   buf: Buffer; // volatile bytes; capacity ≥ size, zero beyond size
   size: number;
+  /** Never written in place once assigned, so machines may share it (copy-on-write via `shared`). */
   durable: Buffer;
+  /** buf is (a view of) an immutable durable buffer: copy it before changing it. */
+  shared: boolean;
   dirty: DirtyOp[]; // changes since the last sync, in order (for a torn sync)
 }
 interface DirNode {
@@ -90,7 +98,7 @@ function applyWrite(target: Buffer, position: number, bytes: Uint8Array): Buffer
 export class MemoryFs implements FileSystem {
   private readonly nodes = new Map<number, Node>();
   private nextIno = ROOT + 1;
-  private dead: { call: CallLabel | undefined; mode: CutMode } | undefined;
+  private dead: { call: CallLabel | undefined; mode: CutMode; planned?: boolean } | undefined;
 
   constructor(readonly supply: PowerSupply = new PowerSupply()) {
     this.nodes.set(ROOT, { kind: 'dir', ino: ROOT, entries: new Map(), durableEntries: new Map() });
@@ -102,6 +110,17 @@ export class MemoryFs implements FileSystem {
   armCut(k: number, opts: ArmOptions = {}): this {
     this.supply.arm(k, opts);
     return this;
+  }
+
+  /** The scenario's own power cut: at the first call `when` matches (an armed cut at the same call wins). */
+  planCut(when: (call: CallLabel) => boolean): this {
+    this.supply.planned = when;
+    return this;
+  }
+
+  /** True when this machine went off at the scenario's planned cut (not the armed one). */
+  get cutWasPlanned(): boolean {
+    return this.dead?.planned === true;
   }
 
   get calls(): number {
@@ -128,15 +147,24 @@ export class MemoryFs implements FileSystem {
    */
   afterCut(opts: { sameSupply?: boolean } = {}): MemoryFs {
     this.dead ??= { call: undefined, mode: 'lose' };
-    const mode = this.dead.mode;
-    const out = new MemoryFs(opts.sameSupply ? this.supply : new PowerSupply());
+    return this.copy(this.dead.mode, opts.sameSupply ? this.supply : new PowerSupply());
+  }
+
+  /** An independent machine with this one's durable state (a disk image), fresh supply; this one stays on. */
+  clone(): MemoryFs {
+    return this.copy('lose', new PowerSupply());
+  }
+
+  private copy(mode: CutMode, supply: PowerSupply): MemoryFs {
+    const out = new MemoryFs(supply);
     out.nodes.clear();
     const visit = (ino: number): void => {
       if (out.nodes.has(ino)) return;
       const n = this.nodes.get(ino)!;
       if (n.kind === 'file') {
-        const data = Buffer.from(mode === 'flushed' ? n.buf.subarray(0, n.size) : n.durable);
-        out.nodes.set(ino, { kind: 'file', ino, perm: n.perm, buf: data, size: data.length, durable: Buffer.from(data), dirty: [] });
+        // A dead machine's bytes never change again and durable buffers never change: share them.
+        const data = mode === 'flushed' ? n.buf.subarray(0, n.size) : n.durable;
+        out.nodes.set(ino, { kind: 'file', ino, perm: n.perm, buf: data, size: data.length, durable: data, shared: true, dirty: [] });
       } else if (n.kind === 'dir') {
         const entries = new Map(mode === 'metadata' ? n.entries : n.durableEntries);
         out.nodes.set(ino, { kind: 'dir', ino, entries, durableEntries: new Map(entries) });
@@ -159,12 +187,59 @@ export class MemoryFs implements FileSystem {
     this.assertOn();
     const label: CallLabel = detail === undefined ? { n: ++this.supply.calls, op, path: file } : { n: ++this.supply.calls, op, path: file, detail };
     this.supply.log.push(label);
+    this.supply.pending.push(this.pendingNow());
     if (this.supply.armedAt === label.n) {
       this.dead = { call: label, mode: this.supply.mode };
       if (this.supply.mode === 'torn') torn?.();
       throw new PowerCut(label, false);
     }
+    if (this.supply.planned?.(label)) {
+      this.supply.planned = undefined;
+      this.dead = { call: label, mode: 'lose', planned: true };
+      throw new PowerCut(label, false);
+    }
     return effect();
+  }
+
+  /** Whether anything is not yet durable: file data, directory entries (cut modes differ only then). */
+  private pendingNow(): { data: boolean; entries: boolean } {
+    let data = false;
+    let entries = false;
+    for (const n of this.nodes.values()) {
+      if (n.kind === 'file' && n.dirty.length > 0) data = true;
+      if (n.kind === 'dir' && !sameEntries(n.entries, n.durableEntries)) entries = true;
+    }
+    return { data, entries };
+  }
+
+  /**
+   * A digest of the whole tree as reads see it: equal digests, equal machines (memoizing
+   * re-runs). `canonical` may blank bytes that cannot change behaviour (timestamps).
+   */
+  fingerprint(canonical?: (file: string, bytes: Buffer) => Uint8Array): string {
+    this.assertOn();
+    const h = createHash('sha1');
+    const walk = (ino: number, at: string): void => {
+      const n = this.nodes.get(ino)!;
+      if (n.kind === 'file') {
+        // A shared buffer equals the immutable durable one: hash it once, by identity.
+        const bytes = n.shared ? n.durable : n.buf.subarray(0, n.size);
+        const seen = canonical ? canonical(at, bytes) : bytes;
+        if (seen === n.durable) h.update(`f${n.size}D`).update(digestOf(n.durable));
+        else h.update(`f${n.size}R`).update(seen);
+      }
+      else if (n.kind === 'symlink') h.update(`l${n.target}\0`);
+      else {
+        h.update('d{');
+        for (const name of [...n.entries.keys()].sort()) {
+          h.update(`${name}\0`);
+          walk(n.entries.get(name)!, path.posix.join(at, name));
+        }
+        h.update('}');
+      }
+    };
+    walk(ROOT, '/');
+    return h.digest('hex');
   }
 
   // ---- preloading (not counted, durable at once) -----------------------------------------
@@ -173,7 +248,8 @@ export class MemoryFs implements FileSystem {
   settle(): this {
     for (const n of this.nodes.values()) {
       if (n.kind === 'file') {
-        n.durable = Buffer.from(n.buf.subarray(0, n.size));
+        n.durable = n.buf.subarray(0, n.size);
+        n.shared = true;
         n.dirty = [];
       } else if (n.kind === 'dir') n.durableEntries = new Map(n.entries);
     }
@@ -189,7 +265,7 @@ export class MemoryFs implements FileSystem {
     const bytes = Buffer.from(typeof data === 'string' ? Buffer.from(data) : data);
     if (r.node?.kind === 'dir') throw errnoError('EISDIR', 'open', abs);
     const node = r.node?.kind === 'file' ? r.node : this.newFile(r.parent, r.name, perm);
-    Object.assign(node, { buf: bytes, size: bytes.length, durable: Buffer.from(bytes), dirty: [] });
+    Object.assign(node, { buf: bytes, size: bytes.length, durable: bytes, shared: true, dirty: [] });
     this.settleChain(abs);
     return this;
   }
@@ -217,7 +293,7 @@ export class MemoryFs implements FileSystem {
   // ---- the tree ---------------------------------------------------------------------------
 
   private newFile(parent: DirNode, name: string, perm: number): FileNode {
-    const node: FileNode = { kind: 'file', ino: this.nextIno++, perm, buf: Buffer.alloc(0), size: 0, durable: Buffer.alloc(0), dirty: [] };
+    const node: FileNode = { kind: 'file', ino: this.nextIno++, perm, buf: Buffer.alloc(0), size: 0, durable: Buffer.alloc(0), shared: false, dirty: [] };
     this.nodes.set(node.ino, node);
     parent.entries.set(name, node.ino);
     return node;
@@ -474,7 +550,31 @@ export class MemoryFs implements FileSystem {
   }
 }
 
+function sameEntries(a: Map<string, number>, b: Map<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/** Digests of immutable (shared) buffers, so fingerprinting a big unchanged slot costs nothing. */
+const digests = new WeakMap<Buffer, Buffer>();
+function digestOf(b: Buffer): Buffer {
+  let d = digests.get(b);
+  if (!d) digests.set(b, (d = createHash('sha1').update(b).digest()));
+  return d;
+}
+
+/** Gives `node` a private volatile buffer before it changes. */
+function own(node: FileNode): void {
+  if (!node.shared) return;
+  const b = Buffer.alloc(Math.max(node.size, 4096));
+  node.buf.copy(b, 0, 0, node.size);
+  node.buf = b;
+  node.shared = false;
+}
+
 function truncateNode(node: FileNode, length: number): void {
+  own(node);
   if (length < node.size) node.buf.fill(0, length, node.size);
   else ensureCapacity(node, length);
   node.size = length;
@@ -522,6 +622,7 @@ class MemoryHandle implements FileHandle {
       `${bytes.length}@${position}`,
       () => {
         const n = this.usable('write', true);
+        own(n);
         ensureCapacity(n, position + bytes.length);
         n.buf.set(bytes, position);
         n.size = Math.max(n.size, position + bytes.length);
@@ -540,7 +641,8 @@ class MemoryHandle implements FileHandle {
       undefined,
       () => {
         const n = this.usable(op === 'sync' ? 'fsync' : 'fdatasync', false);
-        n.durable = Buffer.from(n.buf.subarray(0, n.size));
+        n.durable = n.buf.subarray(0, n.size);
+        n.shared = true;
         n.dirty = [];
       },
       () => {
