@@ -124,6 +124,11 @@ export class Supervisor extends EventEmitter {
       this.runState = 'stopped';
       throw err;
     }
+    if (this.runState !== 'running') {
+      // stop() came while the sockets were being made; it could not close what did not exist yet.
+      await this.listen.close();
+      throw new WorkerStateError('supervisor was stopped while starting');
+    }
     this.spawnCurrent();
   }
 

@@ -41,6 +41,22 @@ test('swap starts the new worker on the same socket and retires the old one', as
   assert.equal(sup.workers.length, 1);
 });
 
+test('a request in flight on the old worker is finished before it exits (drain)', async () => {
+  const t = tempDir();
+  const slow = makeAppDir(t.dir, 'slow', '1.0.0', { SAMPLE_DELAY_MS: '800' });
+  const sup = new Supervisor({ config: workerConfig(), appDir: slow, output: 'ignore' });
+  cleanups.push(t.cleanup, () => sup.stop());
+  await sup.start();
+  await sup.waitHealthy(5000);
+  const oldPid = sup.current!.pid;
+  const inFlight = get(sup.sockets[0]!.port!); // only the old worker is accepting now
+  const result = await sup.swap({ appDir: makeAppDir(t.dir, 'b', '2.0.0') });
+  const r = await inFlight;
+  assert.deepEqual([r.status, r.json?.version, r.json?.pid], [200, '1.0.0', oldPid]);
+  assert.deepEqual(result.previousExit, { code: 0, signal: null });
+  assert.ok(result.drainMs > 300, `the old worker drained for ${result.drainMs} ms`);
+});
+
 test('a never-ready candidate is stopped after the health window; the old worker keeps serving', async () => {
   const { sup, dir, port, oldPid } = await running();
   const bad = makeAppDir(dir, 'b', '2.0.0', { SAMPLE_NEVER_READY: '1' });
