@@ -24,5 +24,9 @@ export const COMMANDS: Record<string, Loader> = {
   status: () => import('./commands/status.js'),
   'mark-good': () => import('./commands/mark-good.js'),
   rollback: () => import('./commands/rollback.js'),
+  publish: () => import('./commands/publish.js'),
+  agent: () => import('./commands/agent.js'),
+  'sim-device': () => import('./commands/sim-device.js'),
+  demo: () => import('./commands/demo.js'),
   flash: () => import('./commands/flash.js'),
 };

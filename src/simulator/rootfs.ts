@@ -17,15 +17,21 @@ export interface SimRootfs {
   worker: Record<string, string>;
 }
 
-/** Builds an image: header + deterministic, mostly-zero filler (like a real filesystem). */
+/**
+ * Builds an image like a freshly made filesystem: the header, then "files" (deterministic,
+ * incompressible bytes) in the first quarter, and free space (zeros) after it.
+ */
 export function simRootfsImage(spec: SimRootfs, size: number): Buffer {
   const header = Buffer.from(SIM_MAGIC + JSON.stringify(spec) + '\n');
   if (header.length > SIM_HEADER_BYTES) throw new RangeError('sim rootfs header too large');
   const img = Buffer.alloc(Math.max(size, SIM_HEADER_BYTES));
   header.copy(img, 0);
-  // Some non-zero data every 64 KiB so the image is neither empty nor all distinct.
-  const seed = createHash('sha256').update(spec.version).digest();
-  for (let off = SIM_HEADER_BYTES; off < img.length; off += 64 * 1024) seed.copy(img, off, 0, Math.min(32, img.length - off));
+  const used = Math.floor(img.length / 4);
+  let block = createHash('sha256').update(spec.version).digest();
+  for (let off = SIM_HEADER_BYTES; off < used; off += block.length) {
+    block.copy(img, off, 0, Math.min(block.length, used - off));
+    block = createHash('sha256').update(block).digest();
+  }
   return img;
 }
 
