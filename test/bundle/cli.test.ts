@@ -17,14 +17,14 @@ interface Run {
   outBytes: Buffer;
 }
 
-async function run(argv: string[], stdin: Buffer = Buffer.alloc(0)): Promise<Run> {
+async function run(argv: string[], stdin: Buffer = Buffer.alloc(0), env: NodeJS.ProcessEnv = {}): Promise<Run> {
   const out = new PassThrough();
   const err = new PassThrough();
   const outParts: Buffer[] = [];
   const errParts: Buffer[] = [];
   out.on('data', (c: Buffer) => outParts.push(c));
   err.on('data', (c: Buffer) => errParts.push(c));
-  const code = await main(argv, { out, err, stdin: Readable.from([stdin]), env: {} });
+  const code = await main(argv, { out, err, stdin: Readable.from([stdin]), env });
   const outBytes = Buffer.concat(outParts);
   return { code, out: outBytes.toString(), err: Buffer.concat(errParts).toString(), outBytes };
 }
@@ -122,6 +122,19 @@ test('bundle create refuses bad arguments with SF_ERR_USAGE and leaves no output
   assert.equal(missing.code, 1);
   assert.equal(existsSync(join(dir, 'o.sfb')), false);
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('partial')), []);
+});
+
+test('with SOURCE_DATE_EPOCH the same inputs give a byte-identical bundle', async (t) => {
+  const dir = tempDir(t);
+  await run(['keygen', '--out', dir]);
+  const argv = ['bundle', 'create', '--board', 'b', '--version', '1.0.0', '--payload', `rootfs=${writeFile(dir, 'r', samplePayload(20_000))}`, '--key', join(dir, 'private.pem'), '-o', '-'];
+  const env = { SOURCE_DATE_EPOCH: '1767225600' };
+  const a = await run(argv, undefined, env);
+  const b = await run(argv, undefined, env);
+  assert.equal(a.code, 0, a.err);
+  assert.ok(a.outBytes.equals(b.outBytes));
+  const i = await run(['bundle', 'inspect', '-', '--json'], a.outBytes);
+  assert.equal(JSON.parse(i.out).created, '2026-01-01T00:00:00.000Z');
 });
 
 test('splitCommand groups quoted words and expands nothing', () => {
