@@ -13,6 +13,8 @@ export class PayloadStream extends Readable {
   private readonly hash = createHash('sha256');
   private bytes = 0;
   private draining = false;
+  /** Set once the consumer reads: only then is someone listening for 'error'. */
+  private reading = false;
   private outcome: { error?: Error } | undefined;
   private readonly settled: Promise<void>;
 
@@ -38,7 +40,7 @@ export class PayloadStream extends Readable {
       this.outcome = error ? { error } : {};
       settle();
       if (this.draining) return;
-      if (error) this.destroy(error);
+      if (error) this.fail(error);
       else this.push(null);
     });
     source.on('close', () => {
@@ -46,7 +48,7 @@ export class PayloadStream extends Readable {
       const error = this.failure() ?? new BundleFormatError(`payload ${entry.name}: tar entry ended early (truncated)`);
       this.outcome = { error };
       settle();
-      if (!this.destroyed) this.destroy(error);
+      if (!this.draining) this.fail(error);
     });
     source.pause();
   }
@@ -65,7 +67,21 @@ export class PayloadStream extends Readable {
     return undefined;
   }
 
+  /**
+   * Errors the stream for its consumer. A consumer that has not started reading may not be
+   * listening for 'error' yet (an unheard 'error' kills the process), so it gets the error
+   * on its first read instead; finish() reports it to the bundle iterator either way.
+   */
+  private fail(error: Error): void {
+    if (this.reading && !this.destroyed) this.destroy(error);
+  }
+
   override _read(): void {
+    this.reading = true;
+    if (this.outcome?.error) {
+      this.destroy(this.outcome.error);
+      return;
+    }
     this.source.resume();
   }
 

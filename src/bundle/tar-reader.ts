@@ -114,6 +114,8 @@ export class StrictTarReader {
       this.fail(err as Error);
       return;
     }
+    // tar-stream records where an entry's data starts (not in its typings); the truncation
+    // test in test/bundle/refusals.test.ts fails if that ever stops being so.
     const offset = (header as tar.Header & { byteOffset?: number }).byteOffset ?? 0;
     this.dataEnd = offset + Math.ceil(header.size / 512) * 512;
     this.deliver({ name: header.name, size: header.size, stream });

@@ -144,3 +144,28 @@ test('a hand-crafted bundle with extra trailing zero records is still accepted',
   const good = await craftBundle(signer, { rootfs });
   await consume(streamOf(Buffer.concat([good.bytes, Buffer.alloc(10240)])));
 });
+
+test('a skipped payload in a truncated bundle fails the iteration, without an unheard stream error', { timeout: 10_000 }, async () => {
+  const good = await craftTar([M, S, R, A]);
+  const cut = good.subarray(0, good.indexOf('payloads/rootfs') + 512 + 5000);
+  const b = await openBundle(streamOf(cut), { trustedKeys: [signer.trusted] });
+  await assert.rejects(
+    (async () => {
+      for await (const _ of b.payloads()) void _; // reads nothing: every payload is drained
+    })(),
+    (err: { code?: string }) => err.code === 'SF_ERR_BUNDLE_FORMAT',
+  );
+});
+
+test('a consumer that starts reading late still gets the error of an input that died meanwhile', { timeout: 10_000 }, async () => {
+  const good = await craftTar([M, S, R, A]);
+  const input = new Readable({ read() {} });
+  input.push(good.subarray(0, good.indexOf('payloads/rootfs') + 2000));
+  const b = await openBundle(input, { trustedKeys: [signer.trusted] });
+  const it = b.payloads()[Symbol.asyncIterator]();
+  const first = await it.next();
+  input.destroy(new Error('connection reset'));
+  await new Promise((r) => setTimeout(r, 50)); // the consumer is busy (opening a slot, say)
+  await assert.rejects(collect(first.value.stream), (err: { code?: string }) => ['SF_ERR_IO', 'SF_ERR_BUNDLE_FORMAT'].includes(err.code ?? ''));
+  await assert.rejects(it.next(), (err: { code?: string }) => ['SF_ERR_IO', 'SF_ERR_BUNDLE_FORMAT'].includes(err.code ?? ''));
+});
