@@ -36,6 +36,51 @@ export const SlotDeviceSchema = z
   .strict();
 export type SlotDevice = z.infer<typeof SlotDeviceSchema>;
 
+/** How the QEMU suite runs this board (read by qemu/ only; real boards leave it out). */
+export const QemuMachineSchema = z
+  .object({
+    /** The emulator binary: qemu-system-aarch64, qemu-system-arm, qemu-system-mips64el. */
+    system: z.string().min(1),
+    machine: z.string().min(1),
+    cpu: z.string().min(1),
+    memory: z.string().regex(/^\d+[MG]$/).default('512M'),
+    /** U-Boot binary given as -bios; absent: the first stage is QEMU's -kernel/-initrd. */
+    bios: z.string().optional(),
+    /** How the disk is attached: virtio-blk-pci or the board's IDE. */
+    drive: z.enum(['virtio', 'ide']),
+    /** The network card model for user networking. */
+    nic: z.string().min(1),
+    /** Kernel modules for that card, loaded by the slot's init in order. */
+    nicModules: z.array(z.string()).default([]),
+    /** A watchdog device model (-device), when the board has one. */
+    watchdogDevice: z.string().optional(),
+    /** A line that the board prints once per reset (U-Boot's banner, or the kernel's). */
+    resetBanner: z.string().min(1),
+  })
+  .strict();
+export type QemuMachine = z.infer<typeof QemuMachineSchema>;
+
+export const PARTITION_ROLES = ['boot', 'a', 'b', 'data'] as const;
+/** The disk layout the image builder writes and the boot script reads. */
+export const StorageSchema = z
+  .object({
+    /** The whole disk as Linux names it (/dev/vda, /dev/mmcblk0). */
+    disk: z.string().min(1),
+    /** The disk as U-Boot names it: interface and device number (virtio 0, mmc 0). */
+    ubootInterface: z.string().optional(),
+    ubootDevice: z.number().int().nonnegative().default(0),
+    table: z.enum(['dos', 'gpt']).default('dos'),
+    /** In partition-table order; the number of a partition is its index + 1. */
+    partitions: z
+      .array(z.object({ role: z.enum(PARTITION_ROLES), device: z.string().min(1), sizeMiB: z.number().int().positive(), fs: z.enum(['ext4', 'vfat']).default('ext4') }).strict())
+      .min(3),
+    /** Where each slot keeps its kernel and initramfs (inside the slot, so an update carries them). */
+    kernelPath: z.string().default('/boot/vmlinuz'),
+    initrdPath: z.string().default('/boot/initrd.img'),
+  })
+  .strict();
+export type Storage = z.infer<typeof StorageSchema>;
+
 export const BoardProfileSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/),
@@ -52,6 +97,8 @@ export const BoardProfileSchema = z
         bootlimit: z.number().int().positive().default(3),
         /** Boot script source, relative to the profile file. */
         script: z.string().optional(),
+        /** Values the boot script template is filled with (@NAME@), e.g. load addresses. */
+        scriptParams: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()).default({}),
         notes: z.string().optional(),
       })
       .strict(),
@@ -71,7 +118,8 @@ export const BoardProfileSchema = z
       .strict()
       .optional(),
     io: z.object({ bufferSize: z.number().int().min(4096).max(16 * 1024 * 1024).default(1024 * 1024) }).strict().default({ bufferSize: 1024 * 1024 }),
-    qemu: z.record(z.string(), z.unknown()).optional(),
+    storage: StorageSchema.optional(),
+    qemu: QemuMachineSchema.optional(),
   })
   .strict();
 export type BoardProfile = z.infer<typeof BoardProfileSchema>;
