@@ -105,7 +105,26 @@ async function bootedSlot(rig: Rig): Promise<SlotName> {
   return (await rig.fs.readFile(LAYOUT.booted)).toString() as SlotName;
 }
 
-/** (d) install v2 and, before rebooting, install v3 over the armed slot: the disarm path. */
+/** (d) install v2, then before rebooting change our mind: rollback disarms the trial. */
+export const installDisarm: Flow = {
+  name: 'install-disarm',
+  summary: 'full install (trial armed), rollback before the reboot (disarm), reboot into the old slot, markGood',
+  async run(rig) {
+    const { v1, v2 } = rig.world;
+    let boot = await rig.powerOn();
+    if (boot.release !== v2) await rig.install(v2);
+    await rig.rollback(); // armed but not booted: disarms, no reboot needed
+    boot = await rig.reboot(); // and a reboot anyway must land on v1
+    assert.equal(boot.release, v1, `after the rollback slot ${boot.slot} runs ${boot.release.version}`);
+    await rig.markGood();
+  },
+  async check(rig) {
+    await expectSettled(rig, 'a', rig.world.v1);
+    assert.equal((await rig.slotRelease('b'))?.version, rig.world.v2.version);
+  },
+};
+
+/** (e) install v2 and, before rebooting, install v3 over the armed slot: the disarm path. */
 export const reinstallArmed: Flow = {
   name: 'reinstall-armed',
   summary: 'install v2 (trial armed, no reboot), install v3 over it (disarm, rewrite, arm), trial, markGood',
@@ -127,7 +146,7 @@ export const reinstallArmed: Flow = {
   },
 };
 
-/** (e) v2 never gets healthy: the board resets until the bootloader falls back to v1. */
+/** (f) v2 never gets healthy: the board resets until the bootloader falls back to v1. */
 export const trialFallback: Flow = {
   name: 'trial-fallback',
   summary: 'full install, trial boot that never commits, resets until bootcount passes bootlimit, fallback to the old slot, markGood',
@@ -146,7 +165,7 @@ export const trialFallback: Flow = {
   },
 };
 
-/** (f) while v2 is still on trial, v3 is installed: into slot a, the trial's fallback. */
+/** (g) while v2 is still on trial, v3 is installed: into slot a, the trial's fallback. */
 export const installDuringTrial: Flow = {
   name: 'install-during-trial',
   summary: 'full install, trial boot, then (no commit) install v3 into the other slot, trial, markGood',
@@ -169,4 +188,4 @@ export const installDuringTrial: Flow = {
   },
 };
 
-export const FLOWS: readonly Flow[] = [installCommit, installRollback, interruptedInstall, reinstallArmed, trialFallback, installDuringTrial];
+export const FLOWS: readonly Flow[] = [installCommit, installRollback, interruptedInstall, installDisarm, reinstallArmed, trialFallback, installDuringTrial];

@@ -27,6 +27,7 @@ export interface FlowReport {
   cutPoints: number;
   /** Different disks those cuts left; each was booted, checked and the flow re-run on it once. */
   distinctDisks: number;
+  /** Cut points after which something was wrong. */
   violations: number;
   details: Violation[];
   ms: number;
@@ -139,9 +140,12 @@ export async function sweepFlow(flow: Flow, world: World, opts: SweepOptions = {
     for (const mode of modes) {
       if (!modeApplies(mode, call)) continue;
       report.cutPoints++;
-      for (const v of await cutOnce(flow, world, call.n, mode, memo)) {
-        report.violations++;
-        if (report.details.length < (opts.maxDetails ?? 50)) report.details.push({ k: call.n, mode, call: formatCall(call), ...v });
+      // One violation per cut point, however many things are wrong after it.
+      const found = await cutOnce(flow, world, call.n, mode, memo);
+      if (!found.length) continue;
+      report.violations++;
+      if (report.details.length < (opts.maxDetails ?? 50)) {
+        report.details.push({ k: call.n, mode, call: formatCall(call), phase: found[0]!.phase, message: found.map((f) => f.message).join('; ') });
       }
     }
   }

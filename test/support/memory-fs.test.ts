@@ -230,7 +230,7 @@ test('writeFileAtomic leaves the old or the new content at every cut point, in e
   }
 });
 
-test('torn: a cut write or sync leaves the first half of its bytes on the media', async () => {
+test('torn: a cut write or sync leaves the first half of what it changes on the media', async () => {
   const fs = new MemoryFs().preloadFile('/env', Buffer.alloc(4096, 0xaa)).armCut(2, { mode: 'torn' });
   const fh = await fs.open('/env', 'update'); // 1
   await assert.rejects(fh.write(Buffer.alloc(4096, 0x55), 0), PowerCut); // 2, torn
@@ -241,9 +241,17 @@ test('torn: a cut write or sync leaves the first half of its bytes on the media'
   const fh2 = await fs2.open('/env', 'update'); // 1
   await fh2.write(Buffer.alloc(1024, 1), 0); // 2
   await fh2.write(Buffer.alloc(1024, 2), 2048); // 3
-  await assert.rejects(fh2.sync(), PowerCut); // 4: 512 of the 2048 pending bytes land
+  await assert.rejects(fh2.sync(), PowerCut); // 4: none of the 2 writes whole, a quarter of the first
   const got2 = await fs2.afterCut().readFile('/env');
-  assert.deepEqual(got2, Buffer.concat([Buffer.alloc(512, 1), Buffer.alloc(3584, 0xaa)]));
+  assert.deepEqual(got2, Buffer.concat([Buffer.alloc(256, 1), Buffer.alloc(3840, 0xaa)]));
+
+  // A write that changes only a few bytes tears inside them, not at half its length.
+  const fs3 = new MemoryFs().preloadFile('/env', Buffer.alloc(4096)).armCut(2, { mode: 'torn' });
+  const fh3 = await fs3.open('/env', 'update');
+  const image = Buffer.alloc(4096);
+  image.write('crc!slot=b', 0);
+  await assert.rejects(fh3.write(image, 0), PowerCut);
+  assert.equal((await fs3.afterCut().readFile('/env')).subarray(0, 10).toString('latin1'), 'crc!s\0\0\0\0\0');
 });
 
 test('flushed: written data lands even unsynced, but an unsynced new entry still does not', async () => {

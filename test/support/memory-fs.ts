@@ -13,8 +13,8 @@ export { PowerCut, isPowerCut, formatCall, type CallLabel } from './fs-errors.js
 /**
  * What the disk did with data not yet synced when the power went:
  * - lose: nothing unsynced survives (file data only after datasync/sync, entries only after syncDir);
- * - torn: as lose, but the cut call itself half happened: a write's first half, or a sync's
- *   first half of the pending bytes, reached the media (a torn env copy);
+ * - torn: as lose, but the cut call itself half happened: the first half of what a write
+ *   changes, or of a sync's pending writes, reached the media (a torn env copy);
  * - flushed: all written file data reached the media, directory changes only when synced;
  * - metadata: every directory change reached the media (a journal commit), file data only when synced.
  */
@@ -23,7 +23,7 @@ export const CUT_MODES: readonly CutMode[] = ['lose', 'torn', 'flushed', 'metada
 
 export interface ArmOptions {
   mode?: CutMode;
-  /** torn: fraction of the bytes that land, rounded down to whole 512-byte sectors when possible. */
+  /** torn: how far through the changed bytes of the cut write (or the pending writes of the cut sync) the media got; default 0.5. */
   tear?: number;
 }
 
@@ -82,10 +82,22 @@ interface Resolved {
 
 const ROOT = 1;
 
-function tornLength(length: number, tear: number): number {
-  const raw = Math.floor(length * tear);
-  const sectors = raw - (raw % 512);
-  return sectors > 0 ? sectors : raw;
+/**
+ * How many leading bytes of a write reach the media when it tears: `tear` of the way through
+ * the bytes it actually changes (an env copy changes its first hundred bytes, not 4 KiB), byte
+ * by byte, as on NOR flash or a disk without atomic sectors.
+ */
+function tornLength(media: Buffer, position: number, bytes: Uint8Array, tear: number): number {
+  let first = -1;
+  let last = -1;
+  for (let i = 0; i < bytes.length; i++) {
+    const at = position + i;
+    if (at >= media.length || media[at] !== bytes[i]) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  }
+  return first < 0 ? 0 : first + Math.floor((last - first + 1) * tear);
 }
 
 function applyWrite(target: Buffer, position: number, bytes: Uint8Array): Buffer {
@@ -528,23 +540,20 @@ export class MemoryFs implements FileSystem {
 
   /** @internal torn write: the first part of `bytes` reached the media at `position`. */
   _tearWrite(node: FileNode, position: number, bytes: Uint8Array): void {
-    node.durable = applyWrite(node.durable, position, bytes.subarray(0, tornLength(bytes.length, this.supply.tear)));
+    node.durable = applyWrite(node.durable, position, bytes.subarray(0, tornLength(node.durable, position, bytes, this.supply.tear)));
   }
 
-  /** @internal torn sync: the first part of the pending changes reached the media, in order. */
+  /** @internal torn sync: the first `tear` of the pending changes reached the media, the next one torn. */
   _tearSync(node: FileNode): void {
-    const total = node.dirty.reduce((s, op) => s + (op.kind === 'write' ? op.bytes.length : 0), 0);
-    let budget = tornLength(total, this.supply.tear);
+    const whole = Math.floor(node.dirty.length * this.supply.tear);
     let durable = node.durable;
-    for (const op of node.dirty) {
-      if (budget <= 0) break;
+    for (const [i, op] of node.dirty.slice(0, whole + 1).entries()) {
       if (op.kind === 'truncate') {
-        durable = op.length <= durable.length ? Buffer.from(durable.subarray(0, op.length)) : applyWrite(durable, op.length, new Uint8Array(0));
+        if (i < whole) durable = op.length <= durable.length ? durable.subarray(0, op.length) : applyWrite(durable, op.length, new Uint8Array(0));
         continue;
       }
-      const n = Math.min(budget, op.bytes.length);
+      const n = i < whole ? op.bytes.length : tornLength(durable, op.position, op.bytes, this.supply.tear);
       durable = applyWrite(durable, op.position, op.bytes.subarray(0, n));
-      budget -= n;
     }
     node.durable = durable;
   }
