@@ -73,6 +73,14 @@ async function blockDeviceSize(fs: FileSystem, device: string, sysBlockDir: stri
   return Number.isFinite(sectors) ? sectors * 512 : undefined;
 }
 
+async function openOrRefuse(fs: FileSystem, device: string, mode: 'update' | 'truncate'): Promise<FileHandle> {
+  try {
+    return await fs.open(device, mode);
+  } catch (cause) {
+    throw new FlashTargetError(`cannot open ${device} for writing`, { cause, details: { device } });
+  }
+}
+
 /**
  * Opens the target for an image of `imageSize` bytes. A file is truncated to zero and then
  * extended to the image size, so it is sparse and known to be zero-filled.
@@ -88,10 +96,10 @@ export async function openTarget(target: string, imageSize: number, opts: Target
     if (size !== undefined && size < imageSize) {
       throw new FlashTargetError(`${device} holds ${size} bytes, the image needs ${imageSize}`, { details: { device, size, imageSize } });
     }
-    return { handle: await fs.open(device, 'update'), kind: 'block', device, size, zeroed: false };
+    return { handle: await openOrRefuse(fs, device, 'update'), kind: 'block', device, size, zeroed: false };
   }
   if (st && !st.isFile) throw new FlashTargetError(`${device} is neither a regular file nor a block device`, { details: { device } });
-  const handle = await fs.open(device, 'truncate');
+  const handle = await openOrRefuse(fs, device, 'truncate');
   try {
     await handle.truncate(imageSize);
   } catch (cause) {

@@ -224,7 +224,12 @@ export async function flashImage(opts: FlashOptions): Promise<FlashReport> {
   const fs = opts.fs;
   const verify = opts.verify ?? true;
   const progress = opts.onProgress ?? (() => {});
-  const imageStat = await fs.stat(opts.image);
+  let imageStat;
+  try {
+    imageStat = await fs.stat(opts.image);
+  } catch (cause) {
+    throw new IoError(`cannot read image ${opts.image}`, { cause });
+  }
   if (!imageStat.isFile) throw new IoError(`${opts.image} is not a regular file`);
   const imageSize = imageStat.size;
   const bmap = await loadBmap(fs, opts.image, opts.bmap ?? 'auto');
