@@ -39,6 +39,8 @@ export interface Guest {
   output(): string;
   /** SIGTERM (QEMU flushes its disks and exits), then waits for the exit. */
   stop(): Promise<void>;
+  /** Resolves with QEMU's exit code once it exits by itself (e.g. after U-Boot's `poweroff`). */
+  exited: Promise<number | null>;
 }
 
 export async function startGuest(dir: string, disk: string, serial: 'pty' | 'unix'): Promise<Guest> {
@@ -79,7 +81,7 @@ export async function startGuest(dir: string, disk: string, serial: 'pty' | 'uni
       if (m) spec = serial === 'pty' ? m[1] : `unix:${sock}`;
       else await Promise.race([once(proc.stdout!, 'data'), once(proc.stderr!, 'data'), exited, new Promise((r) => setTimeout(r, 1000).unref())]);
     }
-    return { spec, proc, output: () => out, stop };
+    return { spec, proc, output: () => out, stop, exited: exited.then(([code]) => code as number | null) };
   } catch (err) {
     await stop();
     throw err;

@@ -100,8 +100,10 @@ test('unix socket: an env image to the board env region; fw_printenv reads it fr
   const t0 = performance.now();
   const { guest, con, transcript } = await boot(disk, 'unix');
   const report = await serialFlash({ console: con, board, payload: env, name: 'uboot.env', target: { kind: 'env' } });
+  // Quit the way a board would: U-Boot's poweroff (PSCI SYSTEM_OFF) makes QEMU exit by itself.
+  await con.write('poweroff\r');
+  assert.equal(await guest.exited, 0);
   await con.close();
-  await guest.stop();
   // With wait=on we saw everything from the first byte: the countdown, and no distro boot after it.
   assert.match(transcript(), /Hit any key to stop autoboot/);
   assert.doesNotMatch(transcript(), /scanning bus|starting USB|Scanning disk/);
