@@ -4,7 +4,7 @@
 // that running the flow again from there ends where it should. MCUboot's simulator does the
 // same at every flash write.
 
-import { isPowerCut, formatCall, type CallLabel, type CutMode, CUT_MODES } from '../support/memory-fs.js';
+import { isPowerCut, formatCall, type CallLabel, type CutMode, CUT_MODES, type MemoryFs } from '../support/memory-fs.js';
 import type { Flow } from './flows.js';
 import { Rig } from './rig.js';
 import type { World } from './world.js';
@@ -27,6 +27,8 @@ export interface FlowReport {
   cutPoints: number;
   /** Different disks those cuts left; each was booted, checked and the flow re-run on it once. */
   distinctDisks: number;
+  /** With depth 2: cut points tried during the re-runs. */
+  secondCutPoints?: number;
   /** Cut points after which something was wrong. */
   violations: number;
   details: Violation[];
@@ -41,6 +43,8 @@ export interface SweepReport {
 
 export interface SweepOptions {
   modes?: readonly CutMode[];
+  /** 2: also cut power at every call of each re-run (a cut during recovery). Default 1. */
+  depth?: number;
   /** Only these k (1-based), for reproducing one case. */
   only?: readonly number[];
   /** Keep at most this many violation details per flow (all are counted). */
@@ -69,15 +73,14 @@ function modeApplies(mode: CutMode, call: CountedCall): boolean {
   }
 }
 
-/** One uninterrupted run: the calls it makes, or a thrown error when the flow itself fails. */
-export async function countCalls(flow: Flow, world: World): Promise<CountedCall[]> {
-  const rig = Rig.fresh(world);
+/** One uninterrupted run from `start` (default: the world's initial disk): the calls it makes. */
+export async function countCalls(flow: Flow, world: World, start?: MemoryFs): Promise<CountedCall[]> {
+  const rig = new Rig((start ?? world.image).clone(), world);
   await flow.run(rig);
   await flow.check(rig);
   return rig.fs.log.map((c, i) => ({ ...c, pending: rig.fs.supply.pending[i]! }));
 }
 
-/** Cuts power at call k in `mode`, boots, checks, re-runs. Returns what went wrong (empty: nothing). */
 /** Install times in state files differ from run to run and steer nothing: left out of fingerprints. */
 function canonical(file: string, bytes: Buffer): Uint8Array {
   if (!file.endsWith('.json')) return bytes;
@@ -86,40 +89,67 @@ function canonical(file: string, bytes: Buffer): Uint8Array {
 
 type Found = Omit<Violation, 'k' | 'mode' | 'call'>;
 
-/**
- * Cuts power at call k in `mode`, boots, checks, re-runs. Returns what went wrong (empty:
- * nothing). What follows the cut depends only on the disk it left, so `memo` (disk
- * fingerprint → findings) spares re-running a flow on a disk already judged.
- */
-export async function cutOnce(flow: Flow, world: World, k: number, mode: CutMode, memo?: Map<string, Found[]>): Promise<Found[]> {
-  const rig = Rig.fresh(world);
+interface Ctx {
+  flow: Flow;
+  world: World;
+  modes: readonly CutMode[];
+  depth: number;
+  /** `level:fingerprint` → findings: what follows a cut depends only on the disk it left. */
+  memo: Map<string, Found[]>;
+  cutPoints: number[]; // per level
+}
+
+/** Cuts power at call k in `mode` of a run from `start`, boots, checks, re-runs. Empty: all well. */
+async function cutOnce(ctx: Ctx, start: MemoryFs | undefined, k: number, mode: CutMode, level: number): Promise<Found[]> {
+  const rig = new Rig((start ?? ctx.world.image).clone(), ctx.world);
   rig.fs.armCut(k, { mode });
   try {
-    await flow.run(rig);
+    await ctx.flow.run(rig);
     return [{ phase: 'cut', message: `the flow finished without reaching call ${k}` }];
   } catch (err) {
     if (!isPowerCut(err) || !rig.fs.isOff) return [{ phase: 'cut', message: `the flow failed before the cut: ${describe(err)}` }];
   }
-  const next = new Rig(rig.fs.afterCut(), world);
-  const key = memo ? next.fs.fingerprint(canonical) : '';
-  const known = memo?.get(key);
+  const next = new Rig(rig.fs.afterCut(), ctx.world);
+  const key = `${level}:${next.fs.fingerprint(canonical)}`;
+  const known = ctx.memo.get(key);
   if (known) return known;
-  const found = await afterCut(flow, next);
-  memo?.set(key, found);
+  const found = await judge(ctx, next, level);
+  ctx.memo.set(key, found);
   return found;
 }
 
-async function afterCut(flow: Flow, next: Rig): Promise<Found[]> {
+/** The disk a cut left: bootable? does the flow, run again, end where it should (also when cut again)? */
+async function judge(ctx: Ctx, next: Rig, level: number): Promise<Found[]> {
   const { violations } = await next.bootability();
-  const found: Found[] = violations.map((message) => ({ phase: 'boot', message }));
-  if (found.length) return found; // the re-run would only repeat it
+  if (violations.length) return violations.map((message) => ({ phase: 'boot', message })); // a re-run would only repeat it
+  const disk = level < ctx.depth ? next.fs.clone() : undefined;
   try {
-    await flow.run(next);
-    await flow.check(next);
+    await ctx.flow.run(next);
+    await ctx.flow.check(next);
   } catch (err) {
-    found.push({ phase: 'rerun', message: describe(err) });
+    return [{ phase: 'rerun', message: describe(err) }];
   }
-  return found;
+  if (!disk) return [];
+  const nested = await cutEverywhere(ctx, disk, level + 1, 3);
+  return nested.map((v) => ({ phase: 'rerun', message: `cut again at ${v.call} (${v.mode}) during the re-run: ${v.phase}: ${v.message}` }));
+}
+
+/** Every cut point of a run from `start`; returns up to `keep` violations (all are counted by the caller's level). */
+async function cutEverywhere(ctx: Ctx, start: MemoryFs | undefined, level: number, keep: number, only?: readonly number[], onViolation?: () => void): Promise<Violation[]> {
+  const calls = await countCalls(ctx.flow, ctx.world, start);
+  const out: Violation[] = [];
+  for (const call of calls) {
+    if (only && !only.includes(call.n)) continue;
+    for (const mode of ctx.modes) {
+      if (!modeApplies(mode, call)) continue;
+      ctx.cutPoints[level - 1] = (ctx.cutPoints[level - 1] ?? 0) + 1;
+      const found = await cutOnce(ctx, start, call.n, mode, level);
+      if (!found.length) continue;
+      onViolation?.(); // one violation per cut point, however many things are wrong after it
+      if (out.length < keep) out.push({ k: call.n, mode, call: formatCall(call), phase: found[0]!.phase, message: found.map((f) => f.message).join('; ') });
+    }
+  }
+  return out;
 }
 
 function describe(err: unknown): string {
@@ -131,25 +161,19 @@ function describe(err: unknown): string {
 
 export async function sweepFlow(flow: Flow, world: World, opts: SweepOptions = {}): Promise<FlowReport> {
   const started = performance.now();
-  const modes = opts.modes ?? CUT_MODES;
-  const calls = await countCalls(flow, world);
-  const report: FlowReport = { name: flow.name, calls: calls.length, cutPoints: 0, distinctDisks: 0, violations: 0, details: [], ms: 0 };
-  const memo = new Map<string, Found[]>();
-  for (const call of calls) {
-    if (opts.only && !opts.only.includes(call.n)) continue;
-    for (const mode of modes) {
-      if (!modeApplies(mode, call)) continue;
-      report.cutPoints++;
-      // One violation per cut point, however many things are wrong after it.
-      const found = await cutOnce(flow, world, call.n, mode, memo);
-      if (!found.length) continue;
-      report.violations++;
-      if (report.details.length < (opts.maxDetails ?? 50)) {
-        report.details.push({ k: call.n, mode, call: formatCall(call), phase: found[0]!.phase, message: found.map((f) => f.message).join('; ') });
-      }
-    }
-  }
-  report.distinctDisks = memo.size;
+  const ctx: Ctx = { flow, world, modes: opts.modes ?? CUT_MODES, depth: opts.depth ?? 1, memo: new Map(), cutPoints: [] };
+  let violations = 0;
+  const details = await cutEverywhere(ctx, undefined, 1, opts.maxDetails ?? 50, opts.only, () => violations++);
+  const report: FlowReport = {
+    name: flow.name,
+    calls: (await countCalls(flow, world)).length,
+    cutPoints: ctx.cutPoints[0] ?? 0,
+    distinctDisks: [...ctx.memo.keys()].filter((k) => k.startsWith('1:')).length,
+    violations,
+    details,
+    ms: 0,
+  };
+  if (ctx.depth > 1) report.secondCutPoints = ctx.cutPoints.slice(1).reduce((a, b) => a + b, 0);
   report.ms = Math.round(performance.now() - started);
   return report;
 }
@@ -158,7 +182,7 @@ export async function sweep(flows: readonly Flow[], world: World, opts: SweepOpt
   const reports: FlowReport[] = [];
   for (const f of flows) reports.push(await sweepFlow(f, world, opts));
   return {
-    cutPoints: reports.reduce((s, r) => s + r.cutPoints, 0),
+    cutPoints: reports.reduce((s, r) => s + r.cutPoints + (r.secondCutPoints ?? 0), 0),
     violations: reports.reduce((s, r) => s + r.violations, 0),
     flows: reports,
   };
