@@ -72,8 +72,12 @@ export async function readEnv(fwEnvConfig: string): Promise<Record<string, strin
   return vars;
 }
 
-/** Sets (or, with undefined, deletes) env variables with fw_setenv, in one write. */
+/**
+ * Sets (or, with undefined, deletes) env variables with fw_setenv, one write per variable:
+ * Debian 12's libubootenv 0.3.2 accepts `fw_setenv -s FILE` but does not apply it.
+ */
 export async function setEnv(fwEnvConfig: string, vars: Record<string, string | undefined>): Promise<void> {
-  const script = Object.entries(vars).map(([k, v]) => (v === undefined ? k : `${k} ${v}`)).join('\n') + '\n';
-  await run('fw_setenv', ['-c', fwEnvConfig, '-s', '-'], { input: script });
+  for (const [k, v] of Object.entries(vars)) {
+    await run('fw_setenv', ['-c', fwEnvConfig, k, ...(v === undefined ? [] : [v])]);
+  }
 }

@@ -92,7 +92,7 @@ export async function buildSlotImage(o: SlotImageOptions): Promise<SlotImage> {
     tree,
     'etc/slotflip/image.env',
     env('VERSION', o.version) + env('BOARD', p.name) + env('VARIANT', variant) + env('KREL', pk.kernelRelease) +
-      env('MODULES', mods.join(' ')) + env('WATCHDOG_KO', wdFiles.at(-1) ?? '') +
+      env('MODULES', [...mods, ...wdFiles.slice(0, -1)].join(' ')) + env('WATCHDOG_KO', wdFiles.at(-1) ?? '') +
       env('WATCHDOG_ARGS', wd && WATCHDOG_PARAM[wd] && p.watchdog ? `${WATCHDOG_PARAM[wd]}=${p.watchdog.timeoutSeconds}` : '') +
       env('DATA_DEV', dataDev) + env('DEVICE_ID', deviceIdOf(o.deviceConfig) ?? p.name) +
       env('AGENT_ARGS', (o.agentArgs ?? DEFAULT_AGENT_ARGS).join(' ')),

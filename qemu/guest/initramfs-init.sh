@@ -30,8 +30,9 @@ if [ "$FIRSTSTAGE" = 1 ]; then
 	get() { fw_printenv -c $cfg -n "$1" 2>/dev/null; }
 	if ! fw_printenv -c $cfg >/dev/null 2>&1; then
 		echo "slotflip-firststage: no valid env, starting from defaults"
-		printf '%s a\nupgrade_available 0\nbootcount 0\nbootlimit %s\n' "$SLOTVAR" "$BOOTLIMIT" > /tmp/defaults
-		fw_setenv -c $cfg -s /tmp/defaults || fail "cannot write the env"
+		# One variable per call: libubootenv 0.3.2's fw_setenv -s does not apply its script.
+		fw_setenv -c $cfg "$SLOTVAR" a && fw_setenv -c $cfg upgrade_available 0 &&
+			fw_setenv -c $cfg bootcount 0 && fw_setenv -c $cfg bootlimit "$BOOTLIMIT" || fail "cannot write the env"
 	fi
 	cur=$(get "$SLOTVAR")
 	ua=$(get upgrade_available)

@@ -29,6 +29,8 @@ fi
 hostname "$DEVICE_ID"
 ip link set lo up
 ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2
+# Kernel chatter past this point would interleave with the console shell the suite types into.
+echo 4 > /proc/sys/kernel/printk
 echo "SLOTFLIP-BOOTED slot=$slot version=$VERSION board=$BOARD variant=$VARIANT"
 [ -x /etc/slotflip/rc.local ] && /etc/slotflip/rc.local
 if [ -n "$AGENT_ARGS" ] && [ -f /etc/slotflip/device.json ]; then
