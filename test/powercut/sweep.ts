@@ -131,11 +131,18 @@ async function judge(ctx: Ctx, next: Rig, level: number): Promise<Found[]> {
   }
   if (!disk) return [];
   const nested = await cutEverywhere(ctx, disk, level + 1, 3);
-  return nested.map((v) => ({ phase: 'rerun', message: `cut again at ${v.call} (${v.mode}) during the re-run: ${v.phase}: ${v.message}` }));
+  return nested.details.map((v) => ({ phase: 'rerun', message: `cut again at ${v.call} (${v.mode}) during the re-run: ${v.phase}: ${v.message}` }));
 }
 
 /** Every cut point of a run from `start`; returns up to `keep` violations (all are counted by the caller's level). */
-async function cutEverywhere(ctx: Ctx, start: MemoryFs | undefined, level: number, keep: number, only?: readonly number[], onViolation?: () => void): Promise<Violation[]> {
+async function cutEverywhere(
+  ctx: Ctx,
+  start: MemoryFs | undefined,
+  level: number,
+  keep: number,
+  only?: readonly number[],
+  onViolation?: () => void,
+): Promise<{ calls: number; details: Violation[] }> {
   const calls = await countCalls(ctx.flow, ctx.world, start);
   const out: Violation[] = [];
   for (const call of calls) {
@@ -149,7 +156,7 @@ async function cutEverywhere(ctx: Ctx, start: MemoryFs | undefined, level: numbe
       if (out.length < keep) out.push({ k: call.n, mode, call: formatCall(call), phase: found[0]!.phase, message: found.map((f) => f.message).join('; ') });
     }
   }
-  return out;
+  return { calls: calls.length, details: out };
 }
 
 function describe(err: unknown): string {
@@ -163,10 +170,10 @@ export async function sweepFlow(flow: Flow, world: World, opts: SweepOptions = {
   const started = performance.now();
   const ctx: Ctx = { flow, world, modes: opts.modes ?? CUT_MODES, depth: opts.depth ?? 1, memo: new Map(), cutPoints: [] };
   let violations = 0;
-  const details = await cutEverywhere(ctx, undefined, 1, opts.maxDetails ?? 50, opts.only, () => violations++);
+  const { calls, details } = await cutEverywhere(ctx, undefined, 1, opts.maxDetails ?? 50, opts.only, () => violations++);
   const report: FlowReport = {
     name: flow.name,
-    calls: (await countCalls(flow, world)).length,
+    calls,
     cutPoints: ctx.cutPoints[0] ?? 0,
     distinctDisks: [...ctx.memo.keys()].filter((k) => k.startsWith('1:')).length,
     violations,
