@@ -22,8 +22,14 @@ export const NODE_ALL_PACKAGES = ['node-acorn', 'node-cjs-module-lexer', 'node-u
 export const ENV_TOOL_PACKAGES = ['libubootenv-tool', 'libubootenv0.1', 'libyaml-0-2'];
 export const NODE_MAJOR = '18';
 
+/** The slotflip checkout: found upwards from this module (qemu/ in the tree, dist/ when bundled). */
 export function repoRoot(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'qemu', 'guest')) && fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new QemuError('cannot find the slotflip checkout (qemu/guest) above ' + fileURLToPath(import.meta.url));
 }
 
 /** The cache and build folder: $SLOTFLIP_QEMU_WORK or qemu/.work. */

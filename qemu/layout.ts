@@ -2,9 +2,9 @@
 // offsets (1 MiB aligned, after the env region) and the host-side fw_env.config for an image file.
 
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { BoardProfile, Storage } from '../src/board/profile.js';
 import { QemuError } from './errors.js';
+import { repoRoot } from './deps.js';
 
 export const MiB = 1 << 20;
 /** The first partition starts here; the env copies live below it. */
@@ -61,5 +61,5 @@ export function hostFwEnvConfig(p: BoardProfile, diskFile: string): string {
 
 /** A file shipped in qemu/guest/ (init scripts). */
 export function guestFile(name: string): string {
-  return path.join(path.dirname(fileURLToPath(import.meta.url)), 'guest', name);
+  return path.join(repoRoot(), 'qemu', 'guest', name);
 }

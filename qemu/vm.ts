@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../src/board/profile.js';
 import { QemuError } from './errors.js';
+import { repoRoot } from './deps.js';
 
 export interface VmOptions {
   profile: BoardProfile;
@@ -29,7 +29,6 @@ export interface VmOptions {
 /** Where the guest sees the broker. */
 export const GUEST_BROKER = { host: '10.0.2.100', port: 1883 };
 
-const bridge = path.join(path.dirname(fileURLToPath(import.meta.url)), 'guestfwd-bridge.mjs');
 
 /** The QEMU command line for a board (exported for docs and debugging). */
 export function qemuArgs(o: VmOptions): { cmd: string; args: string[] } {
@@ -46,6 +45,7 @@ export function qemuArgs(o: VmOptions): { cmd: string; args: string[] } {
   if (q.drive === 'virtio') args.push('-drive', `if=none,file=${o.disk},format=raw,id=d0,cache=writeback`, '-device', 'virtio-blk-pci,drive=d0');
   else args.push('-drive', `if=ide,file=${o.disk},format=raw,cache=writeback`);
   // restrict=on: the guest can reach nothing but the forwarded broker.
+  const bridge = path.join(repoRoot(), 'qemu', 'guestfwd-bridge.mjs');
   let netdev = 'user,id=n0,restrict=on';
   if (o.brokerPort) netdev += `,guestfwd=tcp:${GUEST_BROKER.host}:${GUEST_BROKER.port}-cmd:${process.execPath} ${bridge} ${o.brokerPort}`;
   args.push('-netdev', netdev, '-device', `${q.nic},netdev=n0,romfile=`);

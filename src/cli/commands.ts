@@ -29,4 +29,5 @@ export const COMMANDS: Record<string, Loader> = {
   'sim-device': () => import('./commands/sim-device.js'),
   demo: () => import('./commands/demo.js'),
   flash: () => import('./commands/flash.js'),
+  image: () => import('./commands/image.js'),
 };
