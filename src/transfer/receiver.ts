@@ -59,6 +59,8 @@ export interface ReceiveResult {
 
 export interface ReceiverEvents {
   manifest: [manifest: Manifest];
+  /** Listening on the chunks topic (the join follows). */
+  subscribed: [];
   progress: [p: ReceiveProgress];
   warning: [err: Error];
 }
@@ -108,6 +110,7 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
       if (!intake.ledger.complete) {
         await this.client.subscribeAsync(this.topics.chunks, { qos: 1 });
         this.cleanups.push(() => this.client.connected && void this.client.unsubscribe(this.topics.chunks));
+        this.emit('subscribed');
         await intake.serial(() => intake.join());
         await this.finished;
       }

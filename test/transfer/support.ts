@@ -18,6 +18,8 @@ import { crc32 } from '../../src/transfer/crc.js';
 export interface Broker {
   url: string;
   port: number;
+  /** Stops the broker abruptly (connections dropped, retained messages gone) and starts it again on the same port. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -31,7 +33,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startAedes(port?: number): Promise<Broker> {
+async function launchAedes(port: number): Promise<{ port: number; stop(): Promise<void> }> {
   const broker = await Aedes.createBroker();
   const server = net.createServer(broker.handle);
   const sockets = new Set<net.Socket>();
@@ -40,13 +42,11 @@ export async function startAedes(port?: number): Promise<Broker> {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  server.listen(port ?? 0, '127.0.0.1');
+  server.listen(port, '127.0.0.1');
   await once(server, 'listening');
-  const p = (server.address() as net.AddressInfo).port;
   return {
-    url: `mqtt://127.0.0.1:${p}`,
-    port: p,
-    async close() {
+    port: (server.address() as net.AddressInfo).port,
+    async stop() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -54,10 +54,23 @@ export async function startAedes(port?: number): Promise<Broker> {
   };
 }
 
+/** An in-process aedes broker on a free 127.0.0.1 port. */
+export async function startAedes(): Promise<Broker> {
+  let current = await launchAedes(0);
+  const port = current.port;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    async restart() {
+      await current.stop();
+      current = await launchAedes(port);
+    },
+    close: () => current.stop(),
+  };
+}
+
 export interface Mosquitto extends Broker {
   child: ChildProcess;
-  /** Kills the broker (SIGKILL: retained messages and sessions are gone) and starts it again on the same port. */
-  restart(): Promise<void>;
 }
 
 /** Starts `mosquitto -c <conf>` on a free loopback port with TCP_NODELAY; fails when mosquitto is missing. */
@@ -65,22 +78,33 @@ export async function startMosquitto(extraConf: string[] = []): Promise<Mosquitt
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sf-mosq-'));
   const port = await freePort();
   const conf = path.join(dir, 'mosquitto.conf');
-  await fsp.writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', ...extraConf, ''].join('\n'));
+  await fsp.writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information', ...extraConf, ''].join('\n'));
   const launch = async (): Promise<ChildProcess> => {
     const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`mosquitto did not report running within 10 s: ${log}`));
+      }, 10_000);
       const onData = (d: Buffer): void => {
         log += d.toString();
         if (/mosquitto version \S+ running/.test(log)) {
+          clearTimeout(timer);
           child.stderr!.off('data', onData);
-          child.stderr!.resume();
+          child.stderr!.resume(); // keep draining the log so the broker never blocks on it
           resolve();
         }
       };
       child.stderr!.on('data', onData);
-      child.once('error', (err) => reject(new Error(`cannot start mosquitto (is the Debian package installed?): ${err.message}`)));
-      child.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}: ${log}`)));
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot start mosquitto (is the Debian package installed?): ${err.message}`));
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`mosquitto exited with ${code}: ${log}`));
+      });
     });
     return child;
   };
