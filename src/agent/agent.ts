@@ -203,6 +203,7 @@ export class Agent extends EventEmitter {
         await this.worker.start();
         this.publishStatus();
         await this.worker.waitHealthy(windowMs);
+        await this.worker.watchStable((this.config.worker?.trialSeconds ?? 10) * 1000);
       } else if (this.link) {
         await waitFor(() => this.link!.connected, windowMs, 'SF_ERR_WORKER_UNHEALTHY', 'the broker was not reachable during the trial');
       }

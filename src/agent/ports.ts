@@ -12,6 +12,8 @@ export interface WorkerHost {
   /** Resolves once the worker reported healthy; rejects with SF_ERR_WORKER_UNHEALTHY after `ms`. */
   waitHealthy(ms: number): Promise<void>;
   health(): WorkerHealth;
+  /** Resolves if the current worker stays up and heart-beating for `ms`; rejects with SF_ERR_WORKER_UNHEALTHY. */
+  watchStable(ms: number): Promise<void>;
   /** Applies a new worker config (SIGHUP reload). */
   reconfigure(config: WorkerConfig): void;
   stop(): Promise<void>;

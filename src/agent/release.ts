@@ -198,9 +198,9 @@ export class ReleaseHandler {
     }
     // Transient transport trouble does not blacklist the release: the next announcement retries.
     if (code !== 'SF_ERR_TRANSFER_TIMEOUT') await this.d.reject(releaseId);
-    if (state === 'download' || state === 'install') {
-      await this.d.go('failed', { lastError, release: null, lastResult: { result: 'failed', releaseId, version: null, at: lastError.at } });
-    }
+    const lastResult = { result: 'failed' as const, releaseId, version: null, at: lastError.at };
+    if (state === 'download' || state === 'install') await this.d.go('failed', { lastError, release: null, lastResult });
+    else await this.d.note({ lastError, lastResult });
   }
 
   private async refuse(releaseId: string, err: unknown): Promise<void> {

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { WorkerConfig } from '../config/device.js';
 import type { FileSystem } from '../platform/fs.js';
 import { Supervisor } from './worker/supervisor.js';
+import { WorkerUnhealthyError } from './worker/errors.js';
 import type { WorkerHealth, WorkerHost } from './ports.js';
 
 export function supervisedWorker(config: WorkerConfig, opts: { dataDir: string; fs: FileSystem; appDir?: string; log: (l: string) => void }): WorkerHost {
@@ -32,6 +33,28 @@ export function supervisedWorker(config: WorkerConfig, opts: { dataDir: string; 
     async waitHealthy(ms) {
       if (!sup) throw new Error('worker not started');
       await sup.waitHealthy(ms, { failOnExit: true });
+    },
+    watchStable(ms) {
+      const s = sup;
+      if (!s) return Promise.reject(new WorkerUnhealthyError('stopped', 'worker not running'));
+      return new Promise((resolve, reject) => {
+        const done = (err?: Error): void => {
+          clearTimeout(timer);
+          s.off('exit', onExit);
+          s.off('unhealthy', onUnhealthy);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onExit = (e: { role?: string; pid?: number }): void => {
+          if (e.role === 'current') done(new WorkerUnhealthyError('exited', `worker ${e.pid ?? '?'} exited during the trial`));
+        };
+        const onUnhealthy = (e: { role?: string; reason?: string }): void => {
+          if (e.role === 'current') done(new WorkerUnhealthyError('heartbeat-timeout', `worker unhealthy during the trial (${e.reason ?? '?'})`));
+        };
+        const timer = setTimeout(() => done(), ms);
+        s.on('exit', onExit);
+        s.on('unhealthy', onUnhealthy);
+      });
     },
     health(): WorkerHealth {
       if (!sup) return 'stopped';

@@ -35,6 +35,8 @@ const WorkerSchema = z
     sockets: z.array(SocketSchema).default([]),
     /** Trial boot / app swap: the worker must report healthy within this many seconds. */
     healthWindowSeconds: z.number().positive().default(60),
+    /** After READY, a trial boot watches the worker this long: an exit or a missed heartbeat fails it. */
+    trialSeconds: z.number().nonnegative().default(10),
     /** Once healthy, a missing heartbeat for this long counts as a failure. */
     heartbeatTimeoutSeconds: z.number().positive().default(15),
     /** After a new worker is healthy, how long the old one may drain before SIGTERM. */

@@ -28,8 +28,9 @@ export interface SimDeviceSpec {
   trustedKeys: string[];
   base: SimRootfs;
   slotSize: number;
-  /** Seconds the worker has to become healthy in a trial. */
+  /** Seconds the worker has to become healthy in a trial, and to stay up after that. */
   healthWindowSeconds?: number;
+  trialSeconds?: number;
   /** A worker per device (the sample worker by default); false: none. */
   worker?: false | { command: string[] };
 }
@@ -68,6 +69,7 @@ export async function createSimDevice(spec: SimDeviceSpec, fs: FileSystem = real
       command: spec.worker?.command ?? [process.execPath, sampleWorkerPath()],
       sockets: [{ name: 'http', tcp: '127.0.0.1:0' }],
       healthWindowSeconds: spec.healthWindowSeconds ?? 10,
+      trialSeconds: spec.trialSeconds ?? 1,
       heartbeatTimeoutSeconds: 5,
       terminateTimeoutSeconds: 3,
       drainSeconds: 0,

@@ -34,6 +34,7 @@ export function workerConfig(over: Partial<WorkerConfig> = {}): WorkerConfig {
     env: {},
     sockets: [{ name: 'http', tcp: '127.0.0.1:0' }],
     healthWindowSeconds: 5,
+    trialSeconds: 1,
     heartbeatTimeoutSeconds: 2,
     drainSeconds: 0,
     terminateTimeoutSeconds: 3,
