@@ -105,6 +105,40 @@ async function bootedSlot(rig: Rig): Promise<SlotName> {
   return (await rig.fs.readFile(LAYOUT.booted)).toString() as SlotName;
 }
 
+/** Chunks arrive out of order over MQTT: a fixed shuffle (stride 5) keeps runs comparable. */
+const shuffled = (n: number): number[] => [...Array(n).keys()].map((i) => (i * 5) % n);
+
+/** (c') the agent's chunked download into the slot, cut after 6 of 16 chunks, resumed from the bitmap. */
+export const downloadResume: Flow = {
+  name: 'download-resume',
+  summary: 'chunks through the transfer ledger into slot b (bitmap synced every 4), power cut at the 7th chunk, resume, trial, markGood',
+  async run(rig) {
+    const { v2 } = rig.world;
+    let boot = await rig.powerOn();
+    if (boot.release !== v2) {
+      let chunks = 0;
+      rig.fs.planCut((c: CallLabel) => c.op === 'write' && c.path === LAYOUT.slotB && ++chunks === 7);
+      try {
+        rig.lastDownload = await rig.download(v2, shuffled); // a resumed re-run may need fewer than 7
+      } catch (err) {
+        if (!rig.fs.cutWasPlanned) throw err;
+        rig.powerCycle();
+        await rig.powerOn();
+        rig.lastDownload = await rig.download(v2, shuffled);
+      }
+      rig.fs.planCut(() => false);
+      boot = await rig.reboot();
+      assert.equal(boot.release, v2);
+    }
+    await rig.markGood();
+  },
+  async check(rig) {
+    // The bitmap file may outlive the install: removeTransferState's unlink is not followed by
+    // a directory fsync, and the reboot does not flush (see docs/powercut.md, findings).
+    await expectSettled(rig, 'b', rig.world.v2);
+  },
+};
+
 /** (d) install v2, then before rebooting change our mind: rollback disarms the trial. */
 export const installDisarm: Flow = {
   name: 'install-disarm',
@@ -188,4 +222,4 @@ export const installDuringTrial: Flow = {
   },
 };
 
-export const FLOWS: readonly Flow[] = [installCommit, installRollback, interruptedInstall, installDisarm, reinstallArmed, trialFallback, installDuringTrial];
+export const FLOWS: readonly Flow[] = [installCommit, installRollback, interruptedInstall, downloadResume, installDisarm, reinstallArmed, trialFallback, installDuringTrial];

@@ -8,11 +8,24 @@ import { openBootEnv, type EnvVars } from '../../src/bootenv/index.js';
 import { decodeImage } from '../../src/bootenv/uboot-format.js';
 import { decideBoot } from '../../src/simulator/boot-rules.js';
 import { openDevice, type Device } from '../../src/install/device.js';
-import { installBundle } from '../../src/install/firmware.js';
+import { finishInstall, installBundle, prepareInstall } from '../../src/install/firmware.js';
+import { ChunkTable } from '../../src/bundle/manifest.js';
+import { ChunkLedger, type ChunkSink } from '../../src/transfer/ledger.js';
+import { removeTransferState } from '../../src/transfer/bitmap-store.js';
+import type { SlotWriter } from '../../src/slots/writer.js';
 import { markGood, rollback, type CommitResult, type RollbackResult } from '../../src/install/commit.js';
 import { otherSlot, type SlotName } from '../../src/slots/model.js';
 import { MemoryFs } from '../support/memory-fs.js';
 import { LAYOUT, type Release, type World } from './world.js';
+
+/** Chunks into the slot as the agent's download does (src/agent/download.ts): offsets, zeros, fdatasync. */
+function slotSink(table: ChunkTable, writer: SlotWriter): ChunkSink {
+  return {
+    write: (_payload, index, data) => writer.write(data, table.offset(index)),
+    writeZero: (_payload, index, length) => writer.writeZeros(table.offset(index), length),
+    sync: () => writer.datasync(),
+  };
+}
 
 /** The device cannot boot a verified image: what the sweep exists to find. */
 export class NeverBrickViolation extends Error {
@@ -29,6 +42,8 @@ export interface BootReport {
 
 export class Rig {
   private readBuffer: Buffer | undefined;
+  /** What the last completed download() fetched and found already durable (for tests). */
+  lastDownload: { resumed: number; fetched: number } | undefined;
 
   constructor(
     public fs: MemoryFs,
@@ -131,6 +146,49 @@ export class Rig {
     } finally {
       await bundle.close();
     }
+  }
+
+  /**
+   * The agent's download path without the broker: prepareInstall, then chunks (in `order`)
+   * through the transfer ledger into the slot writer, the bitmap persisted after each sync so
+   * a restart fetches only what is missing, then read-back and arm (finishInstall).
+   */
+  async download(
+    release: Release,
+    order: (count: number) => number[] = (n) => [...Array(n).keys()],
+    /** For controls: replace the slot sink (e.g. one that forgets to sync). */
+    wrapSink: (sink: ChunkSink) => ChunkSink = (sink) => sink,
+  ): Promise<{ resumed: number; fetched: number }> {
+    const opened = await openBundle(Readable.from([release.bundle]), { trustedKeys: this.world.trusted });
+    const manifest = opened.manifest;
+    await opened.close(); // the manifest is what travels first; chunks come from the publisher
+    const dev = this.device();
+    const prep = await prepareInstall(dev, manifest);
+    let result: { resumed: number; fetched: number };
+    try {
+      const table = new ChunkTable(prep.payload);
+      const wanted = { index: manifest.payloads.indexOf(prep.payload), name: prep.payload.name, table };
+      const ledger = new ChunkLedger(this.fs, this.config.dataDir, release.releaseId, [wanted], wrapSink(slotSink(table, prep.writer)), {
+        chunks: this.config.syncEveryChunks,
+        bytes: 16 * 1024 * 1024,
+      });
+      await ledger.load(() => undefined); // a damaged bitmap means: fetch everything again
+      let fetched = 0;
+      for (const i of order(table.count)) {
+        if (ledger.has(wanted.index, i) || table.isZero(i)) continue;
+        await ledger.write(wanted, i, release.image.subarray(table.offset(i), table.offset(i) + table.length(i)));
+        fetched++;
+      }
+      await ledger.writeZeros();
+      await ledger.flush();
+      result = { resumed: ledger.resumed, fetched };
+      await finishInstall(dev, prep, manifest, release.releaseId);
+    } catch (err) {
+      await prep.writer.close().catch(() => undefined); // the error that matters is err
+      throw err;
+    }
+    await removeTransferState(this.fs, this.config.dataDir, release.releaseId);
+    return result;
   }
 
   markGood(): Promise<CommitResult> {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openBootEnv } from '../../src/bootenv/index.js';
-import { FLOWS, installCommit, type Flow } from './flows.js';
-import { NeverBrickViolation } from './rig.js';
+import { downloadResume, FLOWS, installCommit, type Flow } from './flows.js';
+import { NeverBrickViolation, Rig } from './rig.js';
 import { sweepFlow, type FlowReport } from './sweep.js';
 import { getWorld, LAYOUT } from './world.js';
 
@@ -23,6 +23,13 @@ for (const flow of FLOWS) {
     assert.equal(r.violations, 0, `${flow.summary}\n${listViolations(r)}`);
   });
 }
+
+test('the download flow resumes from the bitmap: after the cut at the 7th chunk it fetches only the 12 not yet synced', async () => {
+  const rig = Rig.fresh(await getWorld());
+  await downloadResume.run(rig);
+  await downloadResume.check(rig);
+  assert.deepEqual(rig.lastDownload, { resumed: 4, fetched: 12 });
+});
 
 // The controls: a sweep that cannot fail proves nothing, so each of these must find violations.
 
@@ -63,6 +70,29 @@ test('control: arming the trial before the slot is synced is caught at the cut p
   assert.ok(r.violations >= 17, listViolations(r)); // the 16 slot writes and the fdatasync
   assert.ok(r.details.every((v) => v.phase === 'boot' && /picks slot b, which holds no verified image/.test(v.message)));
   assert.deepEqual(ks, [...Array(ks.length).keys()].map((i) => ks[0]! + i), 'a contiguous run of calls, from the env sync to the slot fdatasync');
+});
+
+test('control: a download whose sink does not really sync before the bitmap is saved cannot resume', async (t) => {
+  const trustsTooEarly: Flow = {
+    ...downloadResume,
+    name: 'bitmap-before-data',
+    async run(rig) {
+      const boot = await rig.powerOn();
+      if (boot.release !== rig.world.v2) {
+        await rig.download(rig.world.v2, undefined, (sink) => ({ ...sink, sync: async () => undefined }));
+        await rig.fs.open(LAYOUT.slotB, 'update').then(async (fh) => (await fh.datasync(), fh.close())); // so the count run itself is sound
+        await rig.reboot();
+      }
+      await rig.markGood();
+    },
+  };
+  const r = await sweepFlow(trustsTooEarly, await getWorld(), { modes: ['lose'] });
+  t.diagnostic(summary(r));
+  assert.ok(r.violations > 0);
+  // Resumed chunks that were never durable fail the read-back; and since finishInstall arms the
+  // trial without an fdatasync of its own, a cut after arming boots a slot that is not there.
+  assert.ok(r.details.some((v) => v.phase === 'rerun' && /reads back as sha256/.test(v.message)), listViolations(r));
+  assert.ok(r.details.every((v) => /reads back as sha256|picks slot b, which holds no verified image/.test(v.message)), listViolations(r));
 });
 
 test('control: a flow whose own run bricks the device fails the count run', async () => {
