@@ -21,7 +21,7 @@ import {
   type Manifest,
   type PayloadEntry,
 } from './manifest.js';
-import { serializeSignatureFile, signManifest, type SignatureFile } from './signature.js';
+import { serializeSignatureFile, signManifest, type Endorsement, type SignatureFile } from './signature.js';
 import { DigestError } from './errors.js';
 import { isAllZero, zeroCrc } from './zero.js';
 import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SIGNATURE_ENTRY } from './open.js';
@@ -39,6 +39,8 @@ export interface CreateOptions {
   expires?: Date;
   payloads: PayloadSource[];
   privateKey: KeyObject;
+  /** An older trusted key's endorsement of privateKey's public half (key rotation). */
+  endorsement?: Endorsement;
   chunkSize?: number;
   preInstall?: string[];
   /** Bytes processed over both passes, out of 2 × the payloads' total size. */
@@ -232,7 +234,7 @@ async function writeBundle(opts: CreateOptions, out: NodeJS.WritableStream, end:
   const entries: PayloadEntry[] = [];
   for (const p of opts.payloads) entries.push(await scanPayload(p.name, p.file, chunkSize, tick, fs));
   const { manifest, bytes } = buildManifest(opts, entries, publicKey);
-  const signature = signManifest(bytes, opts.privateKey, publicKey);
+  const signature = signManifest(bytes, opts.privateKey, publicKey, opts.endorsement);
   const mtime = new Date(manifest.created);
   const failed = outError();
   if (failed) throw failed;

@@ -1,12 +1,12 @@
 // manifest.sig: the detached signature over the exact bytes of manifest.json, as a small JSON
-// document. Version 1 carries the signing key id and the signature. An optional `endorsement`
-// (an older key vouching for the signing key, for key rotation) is reserved: v1 readers parse
-// its shape but never let it make an untrusted key trusted. See docs/bundle-format.md.
+// document. Version 1 carries the signing key id and the signature, and optionally an
+// `endorsement`: an older, trusted key vouching for the signing key (key rotation). What an
+// endorsement signs and when it is believed: bundle/endorsement.ts, docs/security.md.
 
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { SignatureError } from '../crypto/errors.js';
-import { keyIdOf } from '../crypto/keys.js';
+import { KeyError, SignatureError } from '../crypto/errors.js';
+import { keyIdOf, publicKeyRaw } from '../crypto/keys.js';
 import { signDetached } from '../crypto/sign.js';
 
 export const SIGNATURE_FORMAT = 'slotflip-sig/1';
@@ -22,8 +22,10 @@ const EndorsementSchema = z
     keyId,
     /** base64 of the raw 32-byte public key being endorsed (the signing key). */
     publicKey: base64,
-    /** base64 Ed25519 signature by `keyId` over ENDORSEMENT_CONTEXT + the raw public key. */
+    /** base64 Ed25519 signature by `keyId` over the statement of bundle/endorsement.ts. */
     signature: base64,
+    /** ISO-8601 time from which the endorsement no longer vouches for the key. */
+    notAfter: z.string().optional(),
   })
   .passthrough();
 
@@ -39,7 +41,7 @@ const SignatureFileSchema = z
 export type SignatureFile = z.infer<typeof SignatureFileSchema>;
 export type Endorsement = z.infer<typeof EndorsementSchema>;
 
-/** Domain separator for endorsements, so an endorsement can never pass as a manifest signature. */
+/** Domain separator for endorsement statements, so one can never pass as a manifest signature. */
 export const ENDORSEMENT_CONTEXT = 'slotflip-endorse/1\n';
 
 export function parseSignatureFile(bytes: Uint8Array): SignatureFile {
@@ -62,7 +64,13 @@ export function serializeSignatureFile(sig: SignatureFile): Buffer {
   return Buffer.from(JSON.stringify(sig, null, 2) + '\n');
 }
 
-/** Signs exact manifest bytes and returns the manifest.sig document. */
-export function signManifest(manifestBytes: Uint8Array, privateKey: KeyObject, publicKey: KeyObject): SignatureFile {
-  return { format: SIGNATURE_FORMAT, keyId: keyIdOf(publicKey), signature: signDetached(manifestBytes, privateKey).toString('base64') };
+/** Signs exact manifest bytes and returns the manifest.sig document (with the key's endorsement, if any). */
+export function signManifest(manifestBytes: Uint8Array, privateKey: KeyObject, publicKey: KeyObject, endorsement?: Endorsement): SignatureFile {
+  const sig: SignatureFile = { format: SIGNATURE_FORMAT, keyId: keyIdOf(publicKey), signature: signDetached(manifestBytes, privateKey).toString('base64') };
+  if (endorsement) {
+    // An endorsement of another key would make every device refuse the bundle: say so now.
+    if (endorsement.publicKey !== publicKeyRaw(publicKey).toString('base64')) throw new KeyError(`the endorsement is for another key than the signing key ${sig.keyId}`);
+    sig.endorsement = endorsement;
+  }
+  return sig;
 }

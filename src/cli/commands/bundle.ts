@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Command, CliIo } from '../commands.js';
 import { parse, helpText, required } from '../args.js';
 import { createProgress, formatBytes } from '../progress.js';
-import { UsageError } from '../../errors.js';
+import { IoError, UsageError } from '../../errors.js';
 import { realFs } from '../../platform/fs.js';
 import { loadPrivateKey } from '../../crypto/keys.js';
 import { loadTrustedKeys } from '../../crypto/trusted.js';
@@ -16,12 +16,14 @@ import { ChunkTable, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, release
 import { isSemver } from '../../bundle/version.js';
 import { createBundle, type PayloadSource } from '../../bundle/create.js';
 import { readBundleHeader, verifyBundle } from '../../bundle/check.js';
+import { parseEndorsement } from '../../bundle/endorsement.js';
 
 const createOptions = {
   board: { type: 'string', multiple: true, arg: 'NAME', help: 'compatible board (at least one)' },
   version: { type: 'string', arg: 'SEMVER', help: 'release version, e.g. 1.4.0' },
   payload: { type: 'string', multiple: true, arg: 'NAME=FILE', help: 'payload, e.g. rootfs=rootfs.ext4 (order is kept)' },
   key: { type: 'string', arg: 'PRIVATE.pem', help: 'Ed25519 private key that signs the manifest' },
+  endorsement: { type: 'string', arg: 'FILE', help: 'endorsement.json of the signing key by an older trusted key (key rotation)' },
   'security-version': { type: 'string', arg: 'N', help: 'anti-rollback counter (default 0)' },
   expires: { type: 'string', arg: 'ISO-8601', help: 'time after which devices refuse the bundle' },
   'chunk-size': { type: 'string', arg: 'BYTES', help: `transfer chunk size, multiple of 4 KiB, K/M suffix allowed (default ${DEFAULT_CHUNK_SIZE / 1024}K)` },
@@ -37,7 +39,7 @@ const verifyOptions = {
 } as const;
 
 const USAGE = {
-  create: 'slotflip bundle create --board NAME --version SEMVER --payload rootfs=FILE [--payload NAME=FILE ...] --key PRIVATE.pem [--security-version N] [--expires ISO-8601] [--chunk-size BYTES] [--pre-install CMD] -o OUT.sfb|-',
+  create: 'slotflip bundle create --board NAME --version SEMVER --payload rootfs=FILE [--payload NAME=FILE ...] --key PRIVATE.pem [--endorsement FILE] [--security-version N] [--expires ISO-8601] [--chunk-size BYTES] [--pre-install CMD] -o OUT.sfb|-',
   inspect: 'slotflip bundle inspect FILE|- [--json]',
   verify: 'slotflip bundle verify FILE|- --pubkey PUB.pem [--pubkey ...] [--json]',
 };
@@ -113,6 +115,9 @@ async function create(argv: string[], io: CliIo): Promise<number> {
   const payloads = parsePayloads(v.payload);
   const out = required(v.out, '-o OUT.sfb');
   const privateKey = await loadPrivateKey(required(v.key, '--key PRIVATE.pem'));
+  const endorsement = v.endorsement !== undefined ? parseEndorsement(await realFs.readFile(v.endorsement).catch((cause: unknown) => {
+    throw new IoError(`cannot read endorsement ${v.endorsement}`, { cause });
+  }), v.endorsement) : undefined;
   const epoch = io.env['SOURCE_DATE_EPOCH'];
   const opts = {
     boards: v.board,
@@ -120,6 +125,7 @@ async function create(argv: string[], io: CliIo): Promise<number> {
     securityVersion: Number(sv),
     payloads,
     privateKey,
+    ...(endorsement ? { endorsement } : {}),
     chunkSize: v['chunk-size'] !== undefined ? parseSize(v['chunk-size']) : DEFAULT_CHUNK_SIZE,
     ...(expires ? { expires } : {}),
     ...(v['pre-install'] !== undefined ? { preInstall: splitCommand(v['pre-install']) } : {}),
