@@ -1,0 +1,43 @@
+// Runs a benchmark child and reads its JSON lines. Children are bundled with esbuild into one
+// .mjs first, the way devices run slotflip (dist/device), so their RSS is not the TypeScript
+// loader's. A timeout makes a stuck run fail instead of hang.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { build } from 'esbuild';
+
+export interface Child {
+  proc: ChildProcess;
+  next(): Promise<Record<string, unknown>>;
+}
+
+const REQUIRE_SHIM = "import { createRequire as __sfCreateRequire } from 'node:module'; const require = __sfCreateRequire(import.meta.url);";
+
+/** Bundles `script` into `outDir`; returns the .mjs path. */
+export async function bundleChild(script: string, outDir: string): Promise<string> {
+  const outfile = path.join(outDir, path.basename(script).replace(/\.ts$/, '.mjs'));
+  await build({ entryPoints: [script], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node18', banner: { js: REQUIRE_SHIM }, logLevel: 'warning' });
+  return outfile;
+}
+
+export function startChild(bundle: string, args: unknown): Child {
+  const proc = spawn(process.execPath, [bundle, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+  return {
+    proc,
+    async next() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${bundle}: no answer within 120 s`)), 120_000);
+      });
+      try {
+        const r = await Promise.race([lines.next(), timeout]);
+        if (r.done) throw new Error(`${bundle} exited (code ${proc.exitCode}) without an answer`);
+        return JSON.parse(r.value) as Record<string, unknown>;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}

@@ -1,0 +1,45 @@
+// slotflip's receiver in its own process (so its peak RSS is its own): fetch the release into
+// a file (CRC check, write, fdatasync in batches), then read the file back and compare its
+// SHA-256 with the manifest. Prints one JSON line when done.
+// argv[2]: JSON { url, releaseId, dataDir, target }
+
+import { createHash } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import mqtt from 'mqtt';
+import { ChunkTable, parseManifest } from '../../src/bundle/manifest.js';
+import { realFs } from '../../src/platform/fs.js';
+import { FileChunkSink } from '../../src/transfer/file-sink.js';
+import { receiveRelease } from '../../src/transfer/receiver.js';
+
+const o = JSON.parse(process.argv[2]!) as { url: string; releaseId: string; dataDir: string; target: string };
+const client = await mqtt.connectAsync(o.url, { clientId: `bench-recv-${process.pid}` });
+let sink: FileChunkSink | undefined;
+process.stdout.write(JSON.stringify({ ready: true }) + '\n');
+const t0 = performance.now();
+const res = await receiveRelease(client, {
+  board: 'bench-board',
+  releaseId: o.releaseId,
+  deviceId: 'bench-device',
+  dataDir: o.dataDir,
+  acceptManifest: async (bytes) => parseManifest(bytes),
+  // Tuning experiments: SF_BENCH_RECEIVER_OPTS='{"syncEveryBytes":33554432}'
+  ...(JSON.parse(process.env.SF_BENCH_RECEIVER_OPTS ?? '{}') as object),
+  sink: async (m) => (sink = new FileChunkSink(realFs, new Map(m.payloads.map((p) => [p.name, { file: o.target, table: new ChunkTable(p) }])))),
+});
+await sink!.close();
+const t1 = performance.now();
+// Read back through a fixed 1 MiB buffer: memory must not grow with the image.
+const hash = createHash('sha256');
+const fh = await fsp.open(o.target, 'r');
+const buf = Buffer.allocUnsafe(1024 * 1024);
+for (let off = 0; ; ) {
+  const { bytesRead } = await fh.read(buf, 0, buf.length, off);
+  if (bytesRead === 0) break;
+  hash.update(buf.subarray(0, bytesRead));
+  off += bytesRead;
+}
+await fh.close();
+const ok = hash.digest('hex') === res.manifest.payloads[0]!.sha256;
+const t2 = performance.now();
+process.stdout.write(JSON.stringify({ done: true, ok, stats: res.stats, transferMs: t1 - t0, readbackMs: t2 - t1, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+await client.endAsync();
