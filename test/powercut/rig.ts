@@ -1,6 +1,7 @@
 // One simulated device on a MemoryFs: power it on (the bootloader's decision with the
-// simulator's rules, its saveenv through the seam), install a bundle, commit, roll back,
-// reboot (a power cycle that keeps only what was synced), and tell what a slot holds.
+// simulator's rules, its saveenv through the seam), install a bundle or download one chunk by
+// chunk, commit, roll back, reboot (a power cycle that keeps only what was synced), and tell
+// what a slot holds.
 
 import { Readable } from 'node:stream';
 import { openBundle } from '../../src/bundle/index.js';
