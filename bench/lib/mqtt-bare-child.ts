@@ -18,7 +18,7 @@ client.on('message', (_topic, msg) => {
   if (count % 16 === 0 || count === o.chunks) client.publish(o.ackTopic, String(count), { qos: 0 });
   if (count === o.chunks) {
     fs.closeSync(fd);
-    process.stdout.write(JSON.stringify({ done: true, ok: true, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+    process.stdout.write(JSON.stringify({ done: true, ok: true, cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
     void client.endAsync();
   }
 });

@@ -41,5 +41,10 @@ for (let off = 0; ; ) {
 await fh.close();
 const ok = hash.digest('hex') === res.manifest.payloads[0]!.sha256;
 const t2 = performance.now();
-process.stdout.write(JSON.stringify({ done: true, ok, stats: res.stats, transferMs: t1 - t0, readbackMs: t2 - t1, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+process.stdout.write(JSON.stringify({ done: true, ok, stats: res.stats, transferMs: t1 - t0, readbackMs: t2 - t1, cpuMs: cpuMs(), maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
 await client.endAsync();
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
