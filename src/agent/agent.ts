@@ -17,12 +17,14 @@ import type { StatusReport } from './status.js';
 import type { AgentPorts, WorkerHost } from './ports.js';
 import { verifyCommand, type OperatorCommand } from './commands.js';
 import { ReleaseHandler, type Progress } from './release.js';
+import { AppSlots } from './worker/app-slots.js';
 
 const KEEP_IDS = 64;
 
 export class Agent extends EventEmitter {
   readonly dev: Device;
   private readonly store: JournalStore;
+  readonly appSlots: AppSlots;
   private journal!: Journal;
   private view!: DeviceView;
   private keys: TrustedKey[] = [];
@@ -42,6 +44,7 @@ export class Agent extends EventEmitter {
     super();
     this.dev = openDevice(config, fs);
     this.store = new JournalStore(fs, config.dataDir);
+    this.appSlots = new AppSlots({ dataDir: config.dataDir, fs });
   }
 
   get state(): AgentState {
@@ -52,7 +55,7 @@ export class Agent extends EventEmitter {
     this.keys = await loadTrustedKeys(this.config.trustedKeys, this.config.revokedKeys, this.dev.fs);
     this.journal = await this.store.load();
     this.view = await readDevice(this.dev);
-    if (this.config.worker && this.ports.worker) this.worker = this.ports.worker(this.config.worker);
+    if (this.config.worker && this.ports.worker) this.worker = this.ports.worker(this.config.worker, () => this.appSlots.currentDir());
     this.releases = new ReleaseHandler({
       dev: this.dev,
       keys: () => this.keys,
@@ -62,6 +65,8 @@ export class Agent extends EventEmitter {
       note: (patch) => this.note(patch),
       reject: (id) => this.reject(id),
       setProgress: (p) => this.setProgress(p),
+      appSlots: this.appSlots,
+      worker: () => this.worker,
       beforeReboot: () => this.beforeReboot(),
       reboot: () => this.ports.reboot(),
       log: (l) => this.ports.log(l),
@@ -186,6 +191,7 @@ export class Agent extends EventEmitter {
         await this.ports.reboot();
         return;
       case 'resume-download':
+        if (this.journal.release?.kind === 'app') await this.undoUnfinishedAppFlip();
         this.releases.resume();
         break;
       case 'none':
@@ -193,6 +199,19 @@ export class Agent extends EventEmitter {
     }
     await this.worker?.start();
     this.publishStatus();
+  }
+
+  /**
+   * An app update interrupted after `current` flipped but before the new worker proved
+   * healthy: start from the previous app again; the resumed update swaps once more.
+   */
+  private async undoUnfinishedAppFlip(): Promise<void> {
+    const cur = await this.appSlots.current();
+    const info = cur ? await this.appSlots.info(cur) : undefined;
+    if (info && info.version === this.journal.release?.version) {
+      const back = await this.appSlots.rollbackApp();
+      this.ports.log(`interrupted app swap: app slot ${back} is current again until the new worker proves healthy`);
+    }
   }
 
   /** Trial boot: the worker (or, without one, the broker link) must come up healthy in time. */

@@ -1,13 +1,13 @@
-// The bridge between the MQTT receiver and the slot: chunks land at their offsets in the
-// inactive slot through the guarded SlotWriter; all-zero chunks are written as zeros here
-// (a slot is not known to be zeroed); syncs are the writer's fdatasync.
+// The bridge between the MQTT receiver and where payloads land: each payload's chunks go to
+// their offsets through a guarded SlotWriter (the inactive rootfs slot, or a file in the data
+// directory for app and config payloads); all-zero chunks are written as zeros here (a target
+// is not known to be zeroed); syncs are the writers' fdatasync.
 
 import type { MqttClient } from 'mqtt';
-import { ChunkTable, releaseId as computeReleaseId, type Manifest, type PayloadEntry } from '../bundle/manifest.js';
+import { ChunkTable, ManifestError, releaseId as computeReleaseId, type Manifest, type PayloadEntry } from '../bundle/manifest.js';
 import { receiveRelease, type ChunkSink } from '../transfer/receiver.js';
 import type { SlotWriter } from '../slots/writer.js';
 import type { Device } from '../install/device.js';
-import { ManifestError } from '../bundle/manifest.js';
 import type { Progress } from './release.js';
 
 export interface DownloadOptions {
@@ -15,23 +15,35 @@ export interface DownloadOptions {
   dev: Device;
   releaseId: string;
   manifest: Manifest;
-  payload: PayloadEntry;
-  writer: SlotWriter;
+  targets: { payload: PayloadEntry; writer: SlotWriter }[];
   signal: AbortSignal;
   onProgress(p: Progress): void;
 }
 
-export function slotSink(table: ChunkTable, writer: SlotWriter): ChunkSink {
+export function payloadSink(targets: DownloadOptions['targets']): ChunkSink {
+  const by = new Map(targets.map((t) => [t.payload.name, { writer: t.writer, table: new ChunkTable(t.payload) }]));
+  const get = (name: string) => {
+    const t = by.get(name);
+    if (!t) throw new ManifestError(`chunk of payload ${name}, which this download did not ask for`);
+    return t;
+  };
   return {
-    write: (_payload, index, data) => writer.write(data, table.offset(index)),
-    writeZero: (_payload, index, length) => writer.writeZeros(table.offset(index), length),
-    sync: () => writer.datasync(),
+    write: (payload, index, data) => {
+      const t = get(payload);
+      return t.writer.write(data, t.table.offset(index));
+    },
+    writeZero: (payload, index, length) => {
+      const t = get(payload);
+      return t.writer.writeZeros(t.table.offset(index), length);
+    },
+    sync: async () => {
+      for (const t of by.values()) await t.writer.datasync();
+    },
   };
 }
 
-export async function downloadPayload(o: DownloadOptions): Promise<void> {
+export async function downloadPayloads(o: DownloadOptions): Promise<void> {
   const config = o.dev.config;
-  const table = new ChunkTable(o.payload);
   await receiveRelease(
     o.client,
     {
@@ -45,10 +57,10 @@ export async function downloadPayload(o: DownloadOptions): Promise<void> {
         if (computeReleaseId(manifestBytes) !== o.releaseId) throw new ManifestError(`retained manifest is not release ${o.releaseId}`);
         return o.manifest;
       },
-      sink: slotSink(table, o.writer),
+      sink: payloadSink(o.targets),
       dataDir: config.dataDir,
       fs: o.dev.fs,
-      payloads: [o.payload.name],
+      payloads: o.targets.map((t) => t.payload.name),
       syncEveryChunks: config.syncEveryChunks,
       signal: o.signal,
     },

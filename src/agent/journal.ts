@@ -16,6 +16,8 @@ export interface JournalRelease {
   /** Slot the update writes (the inactive one when it started) and the slot it came from. */
   target: SlotName;
   from: SlotName;
+  /** 'app': an application/config update (no reboot); firmware otherwise. */
+  kind?: 'firmware' | 'app';
 }
 
 export interface Journal {

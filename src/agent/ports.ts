@@ -14,6 +14,10 @@ export interface WorkerHost {
   health(): WorkerHealth;
   /** Resolves if the current worker stays up and heart-beating for `ms`; rejects with SF_ERR_WORKER_UNHEALTHY. */
   watchStable(ms: number): Promise<void>;
+  /** Zero-downtime swap to the worker in `appDir`; rejects (old worker still serving) if it fails. */
+  swap(appDir: string): Promise<void>;
+  /** SIGHUP to the worker: re-read its own config file. */
+  reloadWorker(): boolean;
   /** Applies a new worker config (SIGHUP reload). */
   reconfigure(config: WorkerConfig): void;
   stop(): Promise<void>;
@@ -22,8 +26,8 @@ export interface WorkerHost {
 export interface AgentPorts {
   /** Reboots the device. On a board this runs the board's reboot command and never returns. */
   reboot(): Promise<void>;
-  /** Creates the worker host, when the config has a worker. */
-  worker?: (config: WorkerConfig) => WorkerHost;
+  /** Creates the worker host, when the config has a worker; `appDir` names the live app slot. */
+  worker?: (config: WorkerConfig, appDir: () => Promise<string | undefined>) => WorkerHost;
   log(line: string): void;
   now?: () => Date;
 }

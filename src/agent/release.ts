@@ -20,7 +20,13 @@ import type { Device } from '../install/device.js';
 import type { Journal } from './journal.js';
 import type { AgentEvent } from './states.js';
 import type { AgentLink } from './link.js';
-import { downloadPayload } from './download.js';
+import { downloadPayloads } from './download.js';
+import { applyAppRelease, appPayloadFile, checkAppPolicy, isAppRelease } from './app-update.js';
+import type { AppSlots } from './worker/app-slots.js';
+import type { WorkerHost } from './ports.js';
+import { SlotWriter } from '../slots/writer.js';
+import { verifySlot } from '../slots/readback.js';
+import { readDevice } from '../install/device.js';
 
 export interface Progress {
   received: number;
@@ -38,6 +44,8 @@ export interface ReleaseDeps {
   note(patch: Partial<Journal>): Promise<void>;
   reject(releaseId: string): Promise<void>;
   setProgress(p: Progress | null): void;
+  appSlots: AppSlots;
+  worker(): WorkerHost | undefined;
   beforeReboot(): Promise<void>;
   reboot(): Promise<void>;
   log(line: string): void;
@@ -152,6 +160,7 @@ export class ReleaseHandler {
   }
 
   private async run(meta: SavedRelease, manifest: Manifest, signal: AbortSignal): Promise<void> {
+    if (isAppRelease(manifest)) return this.runApp(meta, manifest, signal);
     let prep: PreparedInstall | undefined;
     try {
       prep = await this.d.serial(async () => {
@@ -160,13 +169,12 @@ export class ReleaseHandler {
         return p;
       });
       if (!this.link) throw new ReleaseError('SF_ERR_BROKER', 'no broker configured');
-      await downloadPayload({
+      await downloadPayloads({
         client: this.link.client as MqttClient,
         dev: this.d.dev,
         releaseId: meta.releaseId,
         manifest,
-        payload: prep.payload,
-        writer: prep.writer,
+        targets: [{ payload: prep.payload, writer: prep.writer }],
         signal,
         onProgress: (p) => this.d.setProgress(p),
       });
@@ -180,6 +188,39 @@ export class ReleaseHandler {
       await this.d.reboot();
     } finally {
       if (prep) await prep.writer.close().catch(() => undefined);
+    }
+  }
+
+  /** App and config payloads: download into the data directory, verify, apply without a reboot. */
+  private async runApp(meta: SavedRelease, manifest: Manifest, signal: AbortSignal): Promise<void> {
+    const dev = this.d.dev;
+    const view = await readDevice(dev);
+    const booted = dev.config.slots[view.slots.booted];
+    let targets: { payload: Manifest['payloads'][number]; writer: SlotWriter }[] = [];
+    try {
+      await this.d.serial(async () => {
+        await checkAppPolicy(dev, this.d.appSlots, manifest);
+        await this.d.go('release', { release: { id: meta.releaseId, version: manifest.version, target: view.slots.booted, from: view.slots.booted, kind: 'app' }, lastError: null });
+      });
+      if (!this.link) throw new ReleaseError('SF_ERR_BROKER', 'no broker configured');
+      await dev.fs.mkdir(this.dir);
+      for (const payload of manifest.payloads) {
+        targets.push({ payload, writer: await SlotWriter.open(dev.fs, { device: appPayloadFile(dev, payload.name), type: 'file' }, booted) });
+      }
+      await downloadPayloads({ client: this.link.client as MqttClient, dev, releaseId: meta.releaseId, manifest, targets, signal, onProgress: (p) => this.d.setProgress(p) });
+      for (const t of targets) {
+        await t.writer.close();
+        await verifySlot(dev.fs, t.writer.device, t.payload.size, t.payload.sha256, dev.config.bufferSize);
+      }
+      targets = [];
+      await this.d.serial(() => this.d.go('downloaded'));
+      await applyAppRelease({ dev, slots: this.d.appSlots, worker: this.d.worker(), manifest, log: (l) => this.d.log(l) });
+      await removeTransferState(dev.fs, dev.config.dataDir, meta.releaseId);
+      this.current = undefined;
+      const at = new Date().toISOString();
+      await this.d.serial(() => this.d.go('swapped', { lastResult: { result: 'committed', releaseId: meta.releaseId, version: manifest.version, at }, lastError: null, release: null }));
+    } finally {
+      for (const t of targets) await t.writer.close().catch(() => undefined);
     }
   }
 
@@ -198,7 +239,9 @@ export class ReleaseHandler {
     }
     // Transient transport trouble does not blacklist the release: the next announcement retries.
     if (code !== 'SF_ERR_TRANSFER_TIMEOUT') await this.d.reject(releaseId);
-    const lastResult = { result: 'failed' as const, releaseId, version: null, at: lastError.at };
+    // A new app worker that never became healthy was swapped back: the device runs the old one.
+    const appRolledBack = this.d.journal().release?.kind === 'app' && code === 'SF_ERR_WORKER_UNHEALTHY';
+    const lastResult = { result: appRolledBack ? ('rolled-back' as const) : ('failed' as const), releaseId, version: this.d.journal().release?.version ?? null, at: lastError.at };
     if (state === 'download' || state === 'install') await this.d.go('failed', { lastError, release: null, lastResult });
     else await this.d.note({ lastError, lastResult });
   }

@@ -10,6 +10,7 @@ export const EVENTS = [
   'release', // a verified manifest for this device arrived
   'downloaded', // every chunk is on disk
   'armed', // slot read back and the trial boot armed in the env
+  'swapped', // an app/config update is live (no reboot)
   'booted-trial', // came up on the armed slot with upgrade_available=1
   'booted-fallback', // came up on the old slot while a trial was armed: the bootloader fell back
   'booted-rolled-back', // came up on the old slot after our own rollback
@@ -25,7 +26,7 @@ export type AgentEvent = (typeof EVENTS)[number];
 const T: Record<AgentState, Partial<Record<AgentEvent, AgentState>>> = {
   idle: { release: 'download', 'rollback-requested': 'rollback', 'booted-trial': 'trial', 'booted-fallback': 'idle' },
   download: { downloaded: 'install', failed: 'idle', cancel: 'idle', release: 'download', 'rollback-requested': 'rollback' },
-  install: { armed: 'reboot', failed: 'idle', cancel: 'idle' },
+  install: { armed: 'reboot', swapped: 'idle', failed: 'idle', cancel: 'idle' },
   reboot: { 'booted-trial': 'trial', 'booted-fallback': 'idle', failed: 'idle' },
   trial: { healthy: 'commit', unhealthy: 'rollback', 'rollback-requested': 'rollback', 'booted-fallback': 'idle', 'booted-trial': 'trial' },
   commit: { committed: 'idle', failed: 'rollback' },

@@ -9,12 +9,16 @@ import { Supervisor } from './worker/supervisor.js';
 import { WorkerUnhealthyError } from './worker/errors.js';
 import type { WorkerHealth, WorkerHost } from './ports.js';
 
-export function supervisedWorker(config: WorkerConfig, opts: { dataDir: string; fs: FileSystem; appDir?: string; log: (l: string) => void }): WorkerHost {
+export function supervisedWorker(
+  config: WorkerConfig,
+  opts: { dataDir: string; fs: FileSystem; appDir?: () => Promise<string | undefined>; log: (l: string) => void },
+): WorkerHost {
   let current = config;
   let sup: Supervisor | undefined;
   let unhealthy = false;
-  const make = (): Supervisor => {
-    const s = new Supervisor({ config: current, fs: opts.fs, pidFile: path.join(opts.dataDir, 'worker.pids'), ...(opts.appDir ? { appDir: opts.appDir } : {}) });
+  const make = async (): Promise<Supervisor> => {
+    const appDir = await opts.appDir?.();
+    const s = new Supervisor({ config: current, fs: opts.fs, pidFile: path.join(opts.dataDir, 'worker.pids'), ...(appDir ? { appDir } : {}) });
     s.on('exit', (e: { pid?: number; code?: number | null; signal?: string | null }) => opts.log(`worker ${e.pid ?? '?'} exited (code ${e.code ?? '-'}, signal ${e.signal ?? '-'})`));
     s.on('unhealthy', () => {
       unhealthy = true;
@@ -27,7 +31,7 @@ export function supervisedWorker(config: WorkerConfig, opts: { dataDir: string; 
   return {
     async start() {
       if (sup) return;
-      sup = make();
+      sup = await make();
       await sup.start();
     },
     async waitHealthy(ms) {
@@ -60,6 +64,13 @@ export function supervisedWorker(config: WorkerConfig, opts: { dataDir: string; 
       if (!sup) return 'stopped';
       if (sup.healthy) return 'healthy';
       return unhealthy ? 'unhealthy' : 'starting';
+    },
+    async swap(appDir) {
+      if (!sup) throw new WorkerUnhealthyError('stopped', 'worker not running');
+      await sup.swap({ appDir });
+    },
+    reloadWorker() {
+      return sup?.reload() ?? false;
     },
     reconfigure(config) {
       // Sockets and command belong to the running supervisor; new settings apply on the next

@@ -15,6 +15,8 @@ import { StateStore, emptyState } from '../install/state.js';
 import { decideBoot } from './boot-rules.js';
 import { readSimHeader, simRootfsImage, type SimRootfs } from './rootfs.js';
 import type { SlotName } from '../slots/model.js';
+import { Readable } from 'node:stream';
+import { AppSlots } from '../agent/worker/app-slots.js';
 
 export const SIM_BOOTLIMIT = 3;
 const MAX_BOOT_ATTEMPTS = 10;
@@ -33,6 +35,10 @@ export interface SimDeviceSpec {
   trialSeconds?: number;
   /** A worker per device (the sample worker by default); false: none. */
   worker?: false | { command: string[] };
+  /** Run the worker from app slots (DATA/app/current), starting with the sample app of this version. */
+  app?: { version: string };
+  /** Fixed TCP port of the worker's socket (default: any free port). */
+  httpPort?: number;
 }
 
 /** The sample worker shipped in examples/, found from the package root. */
@@ -66,8 +72,8 @@ export async function createSimDevice(spec: SimDeviceSpec, fs: FileSystem = real
   if (spec.brokerUrl) config.broker = { url: spec.brokerUrl, ...(spec.topicPrefix ? { topicPrefix: spec.topicPrefix } : {}) };
   if (spec.worker !== false) {
     config.worker = {
-      command: spec.worker?.command ?? [process.execPath, sampleWorkerPath()],
-      sockets: [{ name: 'http', tcp: '127.0.0.1:0' }],
+      command: spec.worker?.command ?? (spec.app ? [process.execPath, '{app}/server.mjs'] : [process.execPath, sampleWorkerPath()]),
+      sockets: [{ name: 'http', tcp: `127.0.0.1:${spec.httpPort ?? 0}` }],
       healthWindowSeconds: spec.healthWindowSeconds ?? 10,
       trialSeconds: spec.trialSeconds ?? 1,
       heartbeatTimeoutSeconds: 5,
@@ -90,6 +96,10 @@ export async function createSimDevice(spec: SimDeviceSpec, fs: FileSystem = real
   };
   state.committed = 'a';
   await new StateStore(fs, dev.dataDir).save(state);
+  if (spec.app) {
+    const { sampleAppTar } = await import('./app.js');
+    await new AppSlots({ dataDir: dev.dataDir, fs }).install(Readable.from([await sampleAppTar(spec.app.version)]), { version: spec.app.version });
+  }
   return file;
 }
 

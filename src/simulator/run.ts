@@ -20,14 +20,14 @@ export async function runSimDevice(file: string, o: SimRunOptions): Promise<void
     const config = loadDeviceConfig(file);
     const boot = await simulateBoot(config, realFs, o.log);
     o.log(`power on: booted slot ${boot.slot}, running ${boot.rootfs?.version ?? '?'}${boot.fallback ? ' (bootloader fallback)' : ''}`);
-    const worker = config.worker && { ...config.worker, env: { ...config.worker.env, ...boot.rootfs?.worker, SAMPLE_VERSION: boot.rootfs?.version ?? '?' } };
+    const worker = config.worker && { ...config.worker, env: { ...config.worker.env, ...boot.rootfs?.worker } };
     let requestReboot!: () => void;
     const rebooting = new Promise<void>((resolve) => (requestReboot = resolve));
     const agent = new Agent(
       { ...config, worker },
       {
         reboot: async () => requestReboot(),
-        worker: (w) => supervisedWorker(w, { dataDir: config.dataDir, fs: realFs, log: o.log }),
+        worker: (w, appDir) => supervisedWorker(w, { dataDir: config.dataDir, fs: realFs, appDir, log: o.log }),
         log: o.log,
       },
     );
