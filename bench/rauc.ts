@@ -6,7 +6,7 @@
 //   node --import tsx bench/rauc.ts [--size 256M] [--runs 3] [--json FILE]
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as path from 'node:path';
 import { compareInstalls } from './lib/compare.js';
@@ -85,10 +85,12 @@ if (missing.length) {
           await delay(100);
         }
       },
-      async run() {
+      async run(_work, image) {
         // A fresh, empty slot file each run, as dd and slotflip get.
         writeFileSync(slotB, '');
-        return (await runTimed('rauc', ['install', bundle], { env })).seconds;
+        const seconds = (await runTimed('rauc', ['install', bundle], { env })).seconds;
+        if (statSync(slotB).size !== statSync(image).size) throw new Error('rauc left the slot short of the image');
+        return seconds;
       },
       async teardown() {
         await stop(service);
