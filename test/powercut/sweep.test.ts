@@ -102,7 +102,9 @@ test('control: a download whose sink does not really sync before the bitmap is s
       const boot = await rig.powerOn();
       if (boot.release !== rig.world.v2) {
         await rig.download(rig.world.v2, undefined, (sink) => ({ ...sink, sync: async () => undefined }));
-        await rig.fs.open(LAYOUT.slotB, 'update').then(async (fh) => (await fh.datasync(), fh.close())); // so the count run itself is sound
+        const fh = await rig.fs.open(LAYOUT.slotB, 'update');
+        await fh.datasync(); // late, after the trial was armed, but the uncut run is sound
+        await fh.close();
         await rig.reboot();
       }
       await rig.markGood();
@@ -118,12 +120,16 @@ test('control: a download whose sink does not really sync before the bitmap is s
 });
 
 test('control: a flow whose own run bricks the device fails the count run', async () => {
-  const noSync: Flow = { ...armsTooEarly, name: 'no-sync', async run(rig) {
-    await rig.powerOn();
-    await openBootEnv(rig.config.env, rig.fs).update({ slotflip_slot: 'b', upgrade_available: '1', bootcount: '0' });
-    const fh = await rig.fs.open(LAYOUT.slotB, 'update');
-    await fh.write(rig.world.v2.image, 0); // never synced: the reboot loses it
-    await rig.reboot();
-  } };
+  const noSync: Flow = {
+    ...armsTooEarly,
+    name: 'no-sync',
+    async run(rig) {
+      await rig.powerOn();
+      await openBootEnv(rig.config.env, rig.fs).update({ slotflip_slot: 'b', upgrade_available: '1', bootcount: '0' });
+      const fh = await rig.fs.open(LAYOUT.slotB, 'update');
+      await fh.write(rig.world.v2.image, 0); // never synced: the reboot loses it
+      await rig.reboot();
+    },
+  };
   await assert.rejects(sweepFlow(noSync, await getWorld()), NeverBrickViolation);
 });
