@@ -30,4 +30,5 @@ export const COMMANDS: Record<string, Loader> = {
   demo: () => import('./commands/demo.js'),
   flash: () => import('./commands/flash.js'),
   image: () => import('./commands/image.js'),
+  service: () => import('./commands/service.js'),
 };
