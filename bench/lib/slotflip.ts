@@ -55,10 +55,10 @@ export async function makeBundle(image: string, out: string, keys: Keys, version
   await done;
 }
 
-/** A fresh host-sim device (file slots of 512 MiB, env file, state) under a new dir in `parent`. */
-export async function freshDevice(parent: string, keys: Keys): Promise<{ dir: string; config: string }> {
+/** A fresh host-sim device (file slots of 512 MiB by default, env file, state) under a new dir in `parent`. */
+export async function freshDevice(parent: string, keys: Keys, slotSize = SLOT_SIZE): Promise<{ dir: string; config: string }> {
   const dir = mkdtempSync(path.join(parent, 'dev-'));
-  const config = await createSimDevice({ dir, deviceId: 'bench', trustedKeys: [keys.publicFile], base: { version: '1.0.0', kernel: 'ok', worker: {} }, slotSize: SLOT_SIZE, worker: false });
+  const config = await createSimDevice({ dir, deviceId: 'bench', trustedKeys: [keys.publicFile], base: { version: '1.0.0', kernel: 'ok', worker: {} }, slotSize, worker: false });
   await simulateBoot(loadDeviceConfig(config)); // powered on: running slot a
   return { dir, config };
 }
