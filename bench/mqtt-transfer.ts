@@ -65,10 +65,10 @@ async function main(): Promise<void> {
         const secs = (performance.now() - t0) / 1000;
         await server.close({ withdraw: true });
         if (!r.ok) throw new Error('slotflip receiver: read-back digest does not match the manifest');
-        if (process.env.SF_BENCH_DEBUG) console.error(JSON.stringify({ secs, transferMs: r.transferMs, readbackMs: r.readbackMs, stats: r.stats }));
+        if (process.env.SF_BENCH_DEBUG) console.error(JSON.stringify({ secs, cpuMs: r.cpuMs, transferMs: r.transferMs, readbackMs: r.readbackMs, stats: r.stats }));
         return { mibps: size / MiB / secs, rssMiB: (r.maxRssKiB as number) / 1024 };
       } finally {
-        child.proc.kill();
+        await child.finish();
         await rel.close();
         await fsp.rm(t.target, { force: true });
         await fsp.rm(t.dataDir, { recursive: true, force: true });
@@ -90,9 +90,10 @@ async function main(): Promise<void> {
         const r = await child.next();
         const secs = (performance.now() - t0) / 1000;
         await sent;
+        if (process.env.SF_BENCH_DEBUG) console.error(JSON.stringify({ bare: true, secs, cpuMs: r.cpuMs }));
         return { mibps: size / MiB / secs, rssMiB: (r.maxRssKiB as number) / 1024 };
       } finally {
-        child.proc.kill();
+        await child.finish();
         await rel.close();
         await fsp.rm(t.target, { force: true });
       }

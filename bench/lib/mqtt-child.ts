@@ -3,6 +3,7 @@
 // loader's. A timeout makes a stuck run fail instead of hang.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
@@ -10,6 +11,8 @@ import { build } from 'esbuild';
 export interface Child {
   proc: ChildProcess;
   next(): Promise<Record<string, unknown>>;
+  /** Lets the child exit by itself (profiles get written), killing it after 5 s. */
+  finish(): Promise<void>;
 }
 
 const REQUIRE_SHIM = "import { createRequire as __sfCreateRequire } from 'node:module'; const require = __sfCreateRequire(import.meta.url);";
@@ -22,10 +25,17 @@ export async function bundleChild(script: string, outDir: string): Promise<strin
 }
 
 export function startChild(bundle: string, args: unknown): Child {
-  const proc = spawn(process.execPath, [bundle, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeArgs = process.env.SF_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []; // e.g. --cpu-prof
+  const proc = spawn(process.execPath, [...nodeArgs, bundle, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   return {
     proc,
+    async finish() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await once(proc, 'exit');
+      clearTimeout(timer);
+    },
     async next() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

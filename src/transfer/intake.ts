@@ -70,6 +70,7 @@ export class FrameIntake {
     this.rid = releaseIdBytes(o.releaseId);
     for (const p of o.ledger.payloads) this.byIndex.set(p.index, p);
     this.acks = new AckPolicy(o.ackEveryFrames, o.ackEveryBytes);
+    o.ledger.onDurable = () => o.onProgress();
     this.stats = {
       framesReceived: 0,
       bytesReceived: 0,
@@ -167,11 +168,9 @@ export class FrameIntake {
       this.stats.duplicates++;
       return;
     }
-    const wasDirty = this.ledger.dirty;
     await this.ledger.write(p, chunk, data);
     this.stats.chunksWritten++;
     this.stats.bytesWritten += data.length;
-    if (wasDirty && !this.ledger.dirty) this.o.onProgress();
   }
 
   /** Called by the receiver's watchdog: sync idle writes, ask again after silence. */
@@ -180,7 +179,7 @@ export class FrameIntake {
     if (now - this.lastFrameAt > this.o.idleMs) {
       this.lastFrameAt = now; // one join per idle period
       void this.serial(async () => {
-        if (await this.ledger.flush()) this.o.onProgress();
+        await this.ledger.flush();
         if (!this.ledger.complete) await this.join();
       }).catch((err: unknown) => this.o.onError(err));
     }

@@ -1,6 +1,6 @@
 // The receiver's book of chunks: which are written, which are durable. Writes go to the sink
-// at once; every N chunks (or bytes) the sink is synced and only then is the bitmap persisted,
-// so the file never claims a chunk that a power cut could still take away.
+// at once (a few in flight); every N chunks (or bytes) the sink is synced in the background and
+// only then is the bitmap persisted, so the file never claims a chunk a power cut could take.
 
 import type { ChunkTable } from '../bundle/manifest.js';
 import type { FileSystem } from '../platform/fs.js';
@@ -27,21 +27,29 @@ export interface WantedPayload {
 export interface SyncPolicy {
   chunks: number;
   bytes: number;
+  /** Writes handed to the sink and not finished yet; lets the network run ahead of the disk. */
+  writesInFlight: number;
 }
 
 export class ChunkLedger {
   readonly total: number;
   readonly totalBytes: number;
+  /** Chunks written or being written (what a duplicate is checked against). */
   private readonly bits = new Map<number, Bitmap>();
   private readonly store: BitmapStore;
+  private readonly inflight = new Set<Promise<void>>();
   private writtenChunks = 0;
   private writtenBytes = 0;
   private pendingChunks = 0;
   private pendingBytes = 0;
   private durableChunks = 0;
   private durableBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: { err: unknown } | undefined;
   /** Chunks already durable when this run started (resume). */
   resumed = 0;
+  /** Called each time more chunks became durable. */
+  onDurable: () => void = () => undefined;
 
   constructor(
     fs: FileSystem,
@@ -72,22 +80,18 @@ export class ChunkLedger {
     return this.bits.get(p)!.has(i);
   }
 
+  /** Every wanted chunk is written or being written (flush() makes them durable). */
   get complete(): boolean {
     return this.writtenChunks === this.total;
-  }
-
-  get dirty(): boolean {
-    return this.pendingChunks > 0;
   }
 
   progress(): { have: number; total: number; bytes: number; totalBytes: number } {
     return { have: this.durableChunks, total: this.total, bytes: this.durableBytes, totalBytes: this.totalBytes };
   }
 
-  /** Writes a chunk the ledger does not have yet; syncs when the policy says so. */
-  async write(p: WantedPayload, i: number, data: Uint8Array): Promise<void> {
-    await this.sink.write(p.name, i, data);
-    await this.mark(p, i, data.length);
+  /** Hands a chunk the ledger does not have yet to the sink. */
+  write(p: WantedPayload, i: number, data: Uint8Array): Promise<void> {
+    return this.issue(p, i, data.length, () => this.sink.write(p.name, i, data));
   }
 
   /** Lets the sink write the all-zero chunks not yet durable (they never travel). */
@@ -97,32 +101,87 @@ export class ChunkLedger {
       const b = this.bits.get(p.index)!;
       for (let i = 0; i < p.table.count; i++) {
         if (!p.table.isZero(i) || b.has(i)) continue;
-        await this.sink.writeZero(p.name, i, p.table.length(i));
-        await this.mark(p, i, p.table.length(i));
+        const length = p.table.length(i);
+        await this.issue(p, i, length, () => this.sink.writeZero(p.name, i, length));
         n++;
       }
     }
     return n;
   }
 
-  private async mark(p: WantedPayload, i: number, length: number): Promise<void> {
+  private check(): void {
+    if (this.failure) throw this.failure.err;
+  }
+
+  private async issue(p: WantedPayload, i: number, length: number, write: () => Promise<void>): Promise<void> {
+    this.check();
+    while (this.inflight.size >= this.policy.writesInFlight) {
+      await Promise.race(this.inflight);
+      this.check();
+    }
     this.bits.get(p.index)!.add(i);
     this.writtenChunks++;
     this.writtenBytes += length;
     this.pendingChunks++;
     this.pendingBytes += length;
-    if (this.pendingChunks >= this.policy.chunks || this.pendingBytes >= this.policy.bytes || this.complete) await this.flush();
+    const w: Promise<void> = write().then(
+      () => void this.inflight.delete(w),
+      (err: unknown) => {
+        this.inflight.delete(w);
+        this.failure ??= { err };
+      },
+    );
+    this.inflight.add(w);
+    if (this.pendingChunks >= this.policy.chunks || this.pendingBytes >= this.policy.bytes) {
+      // One sync runs in the background while the stream goes on; a second batch waits for it,
+      // so at most two batches are ever unsynced.
+      if (this.flushing) await this.flushing;
+      this.check();
+      if (this.pendingChunks >= this.policy.chunks || this.pendingBytes >= this.policy.bytes) this.startBatch();
+    }
   }
 
-  /** Syncs the sink, then records every written chunk as durable. */
-  async flush(): Promise<boolean> {
-    if (this.pendingChunks === 0) return false;
-    await this.sink.sync();
-    await this.store.save(this.bits);
+  /**
+   * Makes the chunks written so far durable: waits for their writes, syncs the sink, then
+   * persists a snapshot of the bitmap taken before the sync, so the file never lists a chunk
+   * whose write the sync did not cover.
+   */
+  private startBatch(): void {
+    const snapshot = new Map([...this.bits].map(([k, b]) => [k, b.clone()]));
+    const chunks = this.writtenChunks;
+    const bytes = this.writtenBytes;
+    const writes = [...this.inflight];
     this.pendingChunks = this.pendingBytes = 0;
-    this.durableChunks = this.writtenChunks;
-    this.durableBytes = this.writtenBytes;
-    return true;
+    const run = async (): Promise<void> => {
+      try {
+        await Promise.all(writes);
+        this.check();
+        await this.sink.sync();
+        await this.store.save(snapshot);
+        this.durableChunks = chunks;
+        this.durableBytes = bytes;
+        this.onDurable();
+      } catch (err) {
+        this.failure ??= { err };
+      }
+    };
+    const batch: Promise<void> = run().finally(() => {
+      if (this.flushing === batch) this.flushing = undefined;
+    });
+    this.flushing = batch;
+  }
+
+  /** Syncs everything written so far; resolves true when more chunks became durable. */
+  async flush(): Promise<boolean> {
+    const before = this.durableChunks;
+    if (this.flushing) await this.flushing;
+    this.check();
+    if (this.pendingChunks > 0) {
+      this.startBatch();
+      await this.flushing;
+      this.check();
+    }
+    return this.durableChunks !== before;
   }
 
   /** Chunks still to fetch per payload index (all-zero chunks are never fetched). */

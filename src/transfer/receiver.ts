@@ -33,6 +33,8 @@ export interface ReceiveOptions {
   /** Sync the sink and persist the bitmap after this many chunks or bytes (default 64, 16 MiB). */
   syncEveryChunks?: number;
   syncEveryBytes?: number;
+  /** Chunk writes handed to the sink before the next frame is taken (default 4). */
+  writesInFlight?: number;
   /** Acknowledge after this many frames or bytes handled (default 16, 4 MiB), or after ackDelayMs. */
   ackEveryFrames?: number;
   ackEveryBytes?: number;
@@ -170,6 +172,7 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
     const ledger = new ChunkLedger(o.fs ?? realFs, o.dataDir, o.releaseId, wanted, guarded, {
       chunks: o.syncEveryChunks ?? 64,
       bytes: o.syncEveryBytes ?? 16 * 1024 * 1024,
+      writesInFlight: o.writesInFlight ?? 4,
     });
     await ledger.load((reason) => this.emit('warning', new FrameError(`ignoring the stored chunk bitmap: ${reason}`)));
     const maxChunk = Math.max(...manifest.payloads.map((p) => p.chunkSize));
