@@ -11,6 +11,7 @@ import { SlotWriter, writeStream } from '../slots/writer.js';
 import { verifySlot } from '../slots/readback.js';
 import type { SlotName } from '../slots/model.js';
 import { checkPolicy, MissingPayloadError } from './policy.js';
+import { SlotStateError } from '../slots/errors.js';
 import { readDevice, type Device } from './device.js';
 
 export const ROOTFS = 'rootfs';
@@ -25,6 +26,12 @@ export interface PreparedInstall {
 /** Checks policy and opens the inactive slot. Disarms a pending trial of that slot first. */
 export async function prepareInstall(dev: Device, manifest: Manifest): Promise<PreparedInstall> {
   const view = await readDevice(dev);
+  if (view.slots.trial && view.slots.primary === view.slots.booted) {
+    // The other slot is what this trial falls back to: overwriting it would leave nothing to fall back on.
+    throw new SlotStateError(`slot ${view.slots.booted} is on trial: commit it (mark-good) or roll back before installing again`, {
+      details: { booted: view.slots.booted },
+    });
+  }
   checkPolicy(manifest, dev.config.board.name, view.state, view.slots.booted);
   const payload = findPayload(manifest, ROOTFS);
   if (!payload) throw new MissingPayloadError(`bundle has no ${ROOTFS} payload (it has ${manifest.payloads.map((p) => p.name).join(', ')})`);
@@ -46,6 +53,8 @@ export async function prepareInstall(dev: Device, manifest: Manifest): Promise<P
 
 /** Reads the slot back, records what it holds, and arms the trial boot in one env write. */
 export async function finishInstall(dev: Device, prep: PreparedInstall, manifest: Manifest, releaseId: string): Promise<void> {
+  // Durable before it is judged: whatever wrote the slot, nothing is armed on unsynced data.
+  await prep.writer.datasync();
   await prep.writer.close();
   await verifySlot(dev.fs, dev.config.slots[prep.target].device, prep.payload.size, prep.payload.sha256, dev.config.bufferSize);
   await dev.state.setSlot(prep.target, {

@@ -199,19 +199,25 @@ export const trialFallback: Flow = {
   },
 };
 
-/** (g) while v2 is still on trial, v3 is installed: into slot a, the trial's fallback. */
+/**
+ * (g) while v2 is still on trial, v3 is offered: the install is refused (it would overwrite
+ * the trial's fallback); once the trial is committed, v3 installs into the other slot.
+ */
 export const installDuringTrial: Flow = {
   name: 'install-during-trial',
-  summary: 'full install, trial boot, then (no commit) install v3 into the other slot, trial, markGood',
-  knownIssue:
-    'prepareInstall writes the inactive slot while the booted slot is on trial (upgrade_available=1): the inactive slot is the ' +
-    "trial's fallback, so a cut with partly written-back data leaves a trial whose fallback is not a verified image",
+  summary: 'full install, trial boot, v3 refused during the trial, markGood, then install v3, trial, markGood',
   async run(rig) {
     const { v3 } = rig.world;
     let boot = await rig.powerOn();
     if (boot.release !== v3) {
       if (boot.release === rig.world.v1) boot = await installAndBoot(rig, boot);
-      await rig.install(v3);
+      try {
+        await rig.install(v3);
+      } catch (err) {
+        assert.equal((err as { code?: string }).code, 'SF_ERR_SLOT_STATE', String(err));
+        await rig.markGood();
+        await rig.install(v3);
+      }
       boot = await rig.reboot();
       assert.equal(boot.release, v3);
     }

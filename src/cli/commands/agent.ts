@@ -26,30 +26,42 @@ export const command: Command = {
     const log = (l: string): void => void io.err.write(`${new Date().toISOString()} ${config.deviceId} ${l}\n`);
     const agent = new Agent(config, {
       reboot: commandReboot(config.rebootCommand, log),
-      worker: (w) => supervisedWorker(w, { dataDir: config.dataDir, fs: realFs, log }),
+      worker: (w, appDir) => supervisedWorker(w, { dataDir: config.dataDir, fs: realFs, appDir, log }),
       log,
     });
-    await agent.start();
-    return new Promise<number>((resolve) => {
-      process.on('SIGHUP', () => {
-        try {
-          void agent.reload(loadDeviceConfig(file));
-        } catch (err) {
-          log(`config reload refused, keeping the old one: ${errorCode(err)} ${errorMessage(err)}`);
-        }
-      });
-      const stop = (): void => {
-        log('stopping');
-        agent.stop().then(
-          () => resolve(0),
-          (err) => {
-            log(`stop failed: ${errorMessage(err)}`);
-            resolve(3);
-          },
-        );
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+    // Signal handlers go in before start(): a SIGHUP while the agent starts must not kill it.
+    let started = false;
+    let stopRequested = false;
+    process.on('SIGHUP', () => {
+      try {
+        const next = loadDeviceConfig(file);
+        if (started) void agent.reload(next);
+        else log('config reload requested during start; the config read at start stays');
+      } catch (err) {
+        log(`config reload refused, keeping the old one: ${errorCode(err)} ${errorMessage(err)}`);
+      }
     });
+    // A device without broker or worker has nothing else keeping the event loop alive.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    let resolveStop!: (code: number) => void;
+    const stopped = new Promise<number>((resolve) => (resolveStop = resolve)).finally(() => clearInterval(keepAlive));
+    const stop = (): void => {
+      if (stopRequested) return;
+      stopRequested = true;
+      log('stopping');
+      agent.stop().then(
+        () => resolveStop(0),
+        (err) => {
+          log(`stop failed: ${errorMessage(err)}`);
+          resolveStop(3);
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    await agent.start();
+    started = true;
+    log('agent started');
+    return stopped;
   },
 };

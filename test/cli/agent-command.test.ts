@@ -1,0 +1,51 @@
+// `slotflip agent` as a process: SIGHUP reloads a valid config, refuses an invalid one and
+// keeps running; SIGTERM stops it cleanly.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createSimDevice } from '../../src/simulator/device.js';
+import { generateSigningKeyPair, writeKeyPair } from '../../src/crypto/keys.js';
+
+test('SIGHUP reloads the config, an invalid one is refused and the old one kept; SIGTERM stops', { timeout: 60_000 }, async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sf-agent-cmd-'));
+  const keys = await writeKeyPair(path.join(dir, 'keys'), generateSigningKeyPair());
+  const file = await createSimDevice({ dir, deviceId: 'hup', trustedKeys: [keys.publicFile], base: { version: '1.0.0', kernel: 'ok', worker: {} }, slotSize: 1 << 20, worker: false });
+  await fsp.writeFile(path.join(dir, 'booted-slot'), 'a\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'agent', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const waitLog = (re: RegExp, ms = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ${re} in agent log:\n${log}`)), ms);
+      const check = () => {
+        if (re.test(log)) {
+          clearTimeout(t);
+          child.stderr!.off('data', check);
+          resolve();
+        }
+      };
+      child.stderr!.on('data', check);
+      check();
+    });
+  child.stderr!.on('data', (d) => (log += d));
+  try {
+    await waitLog(/agent started/);
+    child.kill('SIGHUP');
+    await waitLog(/config reloaded/);
+    const good = await fsp.readFile(file, 'utf8');
+    await fsp.writeFile(file, JSON.stringify({ ...JSON.parse(good), deviceId: 'not valid!' }));
+    child.kill('SIGHUP');
+    await waitLog(/config reload refused, keeping the old one: SF_ERR_CONFIG/);
+    assert.equal(child.exitCode, null, 'the agent keeps running');
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, log);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
