@@ -1,0 +1,105 @@
+// fanout-bytes: 100 simulated devices in one process, each with its own MQTT client, data dir
+// and file sink, fetch one 16 MiB release from one mosquitto while each loses 5% of the chunk
+// frames (bench/lib/lossy.ts). Figure: payload bytes the publisher sent / image size; the
+// baseline is one device alone under the same loss (its bytes / size, and its wall time).
+//   node --import tsx bench/fanout.ts [--devices 100] [--loss 0.05] [--size 16M] [--json FILE]
+
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { parseManifest, DEFAULT_CHUNK_SIZE } from '../src/bundle/manifest.js';
+import { realFs } from '../src/platform/fs.js';
+import { FileChunkSink } from '../src/transfer/file-sink.js';
+import { receiveRelease, type ReceiveResult } from '../src/transfer/receiver.js';
+import { serveRelease } from '../src/transfer/publisher.js';
+import { releaseTopics } from '../src/transfer/topics.js';
+import { connect, makeRelease, startMosquitto, tempDir, type TestRelease } from '../test/transfer/support.js';
+import { dropChunkFrames, type LossStats } from './lib/lossy.js';
+import { argValue, emit, metric, MiB, parseSize } from './lib/metric.js';
+import { hasTool } from './lib/system.js';
+
+const devices = Number(argValue(process.argv, '--devices') ?? 100);
+const loss = Number(argValue(process.argv, '--loss') ?? 0.05);
+const size = parseSize(argValue(process.argv, '--size') ?? '16M');
+const chunkSize = Number(argValue(process.argv, '--chunk') ?? DEFAULT_CHUNK_SIZE);
+const BOARD = 'bench-board';
+
+interface FleetRun {
+  seconds: number;
+  bytesSent: number;
+  framesSent: number;
+  resent: number;
+  dropped: number;
+  /** Frames devices received for chunks they already had. */
+  duplicates: number;
+}
+
+/** One publisher and `n` lossy devices on a fresh release; resolves when all have it durable. */
+async function fleet(url: string, dir: string, rel: TestRelease, n: number, seed: number): Promise<FleetRun> {
+  const chunks = releaseTopics(undefined, BOARD, rel.releaseId).chunks;
+  const clients: MqttClient[] = [];
+  const losses: LossStats[] = [];
+  const sinks: FileChunkSink[] = [];
+  const pub = await connect(url, `bench-pub-${seed}`);
+  try {
+    const fetches: Promise<ReceiveResult>[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = `bench-${seed}-${i}`;
+      const client = await connect(url, id);
+      clients.push(client);
+      losses.push(dropChunkFrames(client, chunks, loss, seed * 1000 + i + 1));
+      const sink = new FileChunkSink(realFs, new Map([[rel.manifest.payloads[0]!.name, { file: path.join(dir, `${id}.img`), table: rel.table }]]));
+      sinks.push(sink);
+      fetches.push(
+        receiveRelease(client, { board: BOARD, releaseId: rel.releaseId, deviceId: id, dataDir: path.join(dir, `${id}-data`), acceptManifest: async (b) => parseManifest(b), sink, idleMs: 1000, timeoutMs: 120_000 }),
+      );
+    }
+    const started = process.hrtime.bigint();
+    // Devices listen before the release appears, as a fleet does when the operator publishes.
+    const server = await serveRelease(pub, { board: BOARD, ...rel, coalesceMs: 200 });
+    try {
+      const results = await Promise.all(fetches);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const { bytesSent, framesSent, resent } = server.stats;
+      const duplicates = results.reduce((a, r) => a + r.stats.duplicates, 0);
+      return { seconds, bytesSent, framesSent, resent, dropped: losses.reduce((a, l) => a + l.dropped, 0), duplicates };
+    } finally {
+      await server.close({ withdraw: true });
+    }
+  } finally {
+    await Promise.all(sinks.map((s) => s.close()));
+    await Promise.all([pub, ...clients].map((c) => c.endAsync(true)));
+  }
+}
+
+/** Expected sends per chunk when each of n devices independently loses a frame with probability p and every loss is repaired by one more broadcast: E[max of n geometric counts]. */
+function expectedSends(n: number, p: number): number {
+  let e = 1;
+  for (let k = 1; k < 60; k++) e += 1 - (1 - p ** k) ** n;
+  return e;
+}
+
+if (!hasTool('mosquitto')) {
+  console.log('fanout-bytes: skipped, mosquitto is not installed (Debian: apt-get install mosquitto)');
+  emit([{ name: 'fanout-bytes', value: NaN, unit: 'x size', baseline: 'one device alone', baselineValue: NaN, ratio: null, note: 'skipped: mosquitto not installed' }]);
+} else {
+  const broker = await startMosquitto();
+  const dir = await tempDir('sf-bench-fanout-');
+  try {
+    const one = await fleet(broker.url, await fsp.mkdtemp(path.join(dir, 'one-')), makeRelease(size, chunkSize, [], 101), 1, 1);
+    const many = await fleet(broker.url, await fsp.mkdtemp(path.join(dir, 'many-')), makeRelease(size, chunkSize, [], 102), devices, 2);
+    const bound = expectedSends(devices, loss);
+    const describe = (r: FleetRun): string => `${r.framesSent} frames (${r.resent} resent), ${r.dropped} dropped and ${r.duplicates} duplicates at devices, ${r.seconds.toFixed(1)} s`;
+    console.log(`fanout: ${size / MiB} MiB release, ${chunkSize / 1024} KiB chunks, ${(loss * 100).toFixed(0)}% of chunk frames lost per device`);
+    console.log(`  one device:  ${describe(one)}`);
+    console.log(`  ${devices} devices: ${describe(many)}`);
+    emit([
+      metric('fanout-bytes', many.bytesSent / size, 'x size', 'one device alone', one.bytesSent / size,
+        `${devices} devices: ${describe(many)}; one device: ${describe(one)}; independent ${loss * 100}% loss per device repaired by rebroadcast needs ${bound.toFixed(2)} x size on average`),
+      metric('fanout-time', many.seconds, 's', 'one device alone', one.seconds, `wall time for ${devices} devices beside one (${(size / MiB / many.seconds).toFixed(1)} MiB/s per device, ${((size * devices) / MiB / many.seconds).toFixed(0)} MiB/s delivered in all)`),
+    ]);
+  } finally {
+    await broker.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
