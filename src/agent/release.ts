@@ -118,6 +118,9 @@ export class ReleaseHandler {
       return;
     }
     await this.save({ releaseId: a.releaseId, topic: a.topic }, bytes.manifestBytes, bytes.sigBytes);
+    // A fresh start, not a resume: a bitmap left by an earlier attempt at this release may
+    // describe a slot that has been rewritten since (found by the power-cut sweep).
+    await removeTransferState(this.d.dev.fs, this.d.dev.config.dataDir, a.releaseId);
     this.start({ releaseId: a.releaseId, topic: a.topic }, manifest);
   }
 
