@@ -26,7 +26,8 @@ export type AgentEvent = (typeof EVENTS)[number];
 const T: Record<AgentState, Partial<Record<AgentEvent, AgentState>>> = {
   idle: { release: 'download', 'rollback-requested': 'rollback', 'booted-trial': 'trial', 'booted-fallback': 'idle' },
   download: { downloaded: 'install', failed: 'idle', cancel: 'idle', release: 'download', 'rollback-requested': 'rollback' },
-  install: { armed: 'reboot', swapped: 'idle', failed: 'idle', cancel: 'idle' },
+  // A resumed update re-enters download, which finds every chunk already durable.
+  install: { armed: 'reboot', swapped: 'idle', failed: 'idle', cancel: 'idle', release: 'download' },
   reboot: { 'booted-trial': 'trial', 'booted-fallback': 'idle', failed: 'idle' },
   trial: { healthy: 'commit', unhealthy: 'rollback', 'rollback-requested': 'rollback', 'booted-fallback': 'idle', 'booted-trial': 'trial' },
   commit: { committed: 'idle', failed: 'rollback' },

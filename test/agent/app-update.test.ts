@@ -129,3 +129,72 @@ test('app and config updates over MQTT: zero failed requests, a bad worker never
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+/** Processes whose command line runs a worker out of `appRoot`. */
+async function workersUnder(appRoot: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = (await fsp.readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0');
+      const stat = await fsp.readFile(`/proc/${name}/stat`, 'utf8');
+      if (/\) Z /.test(stat)) continue; // zombies serve nothing
+      if (cmd.some((a) => a.startsWith(appRoot) && a.endsWith('server.mjs'))) pids.push(Number(name));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+test('an agent killed mid-swap comes back with exactly one worker, on a verified app slot', { timeout: 120_000 }, async () => {
+  const { spawnDevice, stopChild, watchStatus, deviceLog } = await import('./fleet.js');
+  const broker = await startAedes();
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sf-app-kill-'));
+  const pair = generateSigningKeyPair();
+  const keys = await writeKeyPair(path.join(dir, 'keys'), pair);
+  const port = await freePort();
+  const file = await createSimDevice({
+    dir: path.join(dir, 'dev'),
+    deviceId: 'app-kill',
+    brokerUrl: broker.url,
+    trustedKeys: [keys.publicFile],
+    base: { version: '1.0.0', kernel: 'ok', worker: {} },
+    slotSize: 8 * 1024 * 1024,
+    app: { version: '1.0.0' },
+    httpPort: port,
+    healthWindowSeconds: 20,
+  });
+  const appRoot = path.join(dir, 'dev', 'data', 'app');
+  const watch = await watchStatus(broker.url);
+  const op = await mqtt.connectAsync(broker.url, { clientId: 'app-kill-op' });
+  let child = spawnDevice(file);
+  try {
+    await until(() => get(port), (r) => r.version === '1.0.0', 30_000);
+    const tarFile = path.join(dir, 'app-2.0.0.tar');
+    await fsp.writeFile(tarFile, await sampleAppTar('2.0.0', { SAMPLE_READY_DELAY_MS: '3000' }));
+    const bundle = path.join(dir, 'app-2.0.0.sfb');
+    await createBundle({ boards: ['host-sim'], version: '2.0.0', payloads: [{ name: 'app', file: tarFile }], privateKey: pair.privateKey }, createWriteStream(bundle));
+    const publishing = publishBundle({ client: op, bundle, devices: ['app-kill'], wait: true, timeoutMs: 90_000 });
+    // The new worker is starting (3 s to ready) beside the old one: kill the watcher now.
+    await watch.waitFor((m) => m.get('app-kill')?.state === 'install', 30_000, 'the swap to begin');
+    await until(() => workersUnder(appRoot), (p) => p.length === 2, 10_000);
+    await stopChild(child, 'SIGKILL');
+    child = spawnDevice(file);
+    const r = await publishing;
+    assert.equal(r.outcomes.get('app-kill'), 'committed', await deviceLog(file));
+    const served = await until(() => get(port), (x) => x.version === '2.0.0', 20_000);
+    // Leftover workers of the killed agent drain and leave (their watcher pipe closed) or are reaped.
+    const pids = await until(() => workersUnder(appRoot), (p) => p.length === 1, 20_000);
+    assert.deepEqual(pids, [served.pid]);
+    const current = await fsp.readlink(path.join(appRoot, 'current'));
+    const info = JSON.parse(await fsp.readFile(path.join(appRoot, `${current}.json`), 'utf8'));
+    assert.equal(info.version, '2.0.0', 'current names a completely installed slot');
+  } finally {
+    await stopChild(child);
+    await watch.close();
+    await op.endAsync();
+    await broker.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

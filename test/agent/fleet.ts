@@ -77,7 +77,15 @@ export function runInProcess(fleet: Fleet, ids = [...fleet.devices.keys()], onAg
 
 /** A device in its own process (`slotflip sim-device`), to be killed with SIGKILL. */
 export function spawnDevice(file: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'sim-device', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'sim-device', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Keep the device's log beside its config, for failure messages.
+  const log = createWriteStream(path.join(path.dirname(file), 'device.log'), { flags: 'a' });
+  child.stderr!.pipe(log);
+  return child;
+}
+
+export async function deviceLog(file: string): Promise<string> {
+  return fsp.readFile(path.join(path.dirname(file), 'device.log'), 'utf8').catch(() => '');
 }
 
 export async function stopChild(c: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
