@@ -91,11 +91,15 @@ start() {
 		echo "$NAME is already running"
 		return 0
 	fi
-	mkdir -p "$RUNDIR"
-	rm -f "$AGENT_PIDFILE"
+	mkdir -p "$RUNDIR" "$(dirname "$LOG")"
+	# stale pid files (a crash, a power cut) must not make start-stop-daemon think it runs
+	rm -f "$SUPERVISOR_PIDFILE" "$AGENT_PIDFILE"
 	# The supervisor must leave the caller's session, or closing a terminal would hang it up.
 	if command -v start-stop-daemon >/dev/null 2>&1; then
-		start-stop-daemon -S -q -b -m -p "$SUPERVISOR_PIDFILE" -x /bin/sh -- "$SELF" supervise
+		if ! start-stop-daemon -S -q -b -m -p "$SUPERVISOR_PIDFILE" -x /bin/sh -- "$SELF" supervise; then
+			echo "$NAME failed to start" >&2
+			return 1
+		fi
 	elif command -v setsid >/dev/null 2>&1; then
 		setsid /bin/sh "$SELF" supervise &
 		echo $! > "$SUPERVISOR_PIDFILE"
