@@ -105,3 +105,7 @@ for (const [shell, pkg, prefix] of [
     assert.ok(tuned.out.includes('set_param respawn 3600 5 0\n'));
   });
 }
+
+test('a missing tool fails the test with the package to install, never skips it', () => {
+  assert.throws(() => requireTool('slotflip-no-such-tool', 'some-package'), /slotflip-no-such-tool is not installed; .*apt-get install some-package/);
+});
