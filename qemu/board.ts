@@ -39,6 +39,7 @@ export class QemuBoard {
     const opts: VmOptions = { profile: this.profile, disk: this.image.disk, ...rest, logFile };
     if (this.image.kernel) opts.kernel = this.image.kernel;
     if (this.image.initrd) opts.initrd = this.image.initrd;
+    if (this.image.flash) opts.flash = this.image.flash;
     return Vm.start(opts);
   }
 

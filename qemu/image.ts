@@ -12,6 +12,7 @@ import { ensureHostTools, ensureTargetPackages, repoRoot, workDir, type TargetPa
 import { writeBootScript } from './bootscript.js';
 import { createDisk, initEnv, writeFwEnvConfig, writePartition } from './disk.js';
 import { buildInitramfs } from './initramfs.js';
+import { writeFirmwareEnvFlash } from './firmware-env.js';
 import { partitionOf } from './layout.js';
 import { buildSlotImage, type SlotImage, type Variant } from './rootfs.js';
 
@@ -41,6 +42,8 @@ export interface BaseImage {
   /** First-stage boards: the kernel and initramfs QEMU loads with -kernel/-initrd. */
   kernel?: string;
   initrd?: string;
+  /** U-Boot's own env (read-only pflash), when the board has `qemu.firmwareEnv`. */
+  flash?: string;
   kernelRelease: string;
   timings: { packagesSeconds: number; buildSeconds: number };
 }
@@ -115,6 +118,7 @@ export async function buildBaseImage(r: ImageRecipe & { outDir: string }): Promi
   await writePartition(p, disk, 'data', dataImg);
   await initEnv(p, disk, { [p.bootloader.slotVariable]: 'a', upgrade_available: '0', bootcount: '0', bootlimit: String(p.bootloader.bootlimit) }, scratch);
   const fwEnvConfig = writeFwEnvConfig(p, disk);
+  const flash = await writeFirmwareEnvFlash(p, out);
   fs.rmSync(scratch, { recursive: true, force: true });
   const t2 = Date.now();
   const result: BaseImage = {
@@ -123,6 +127,7 @@ export async function buildBaseImage(r: ImageRecipe & { outDir: string }): Promi
   };
   if (kernel) result.kernel = kernel;
   if (initrd) result.initrd = initrd;
+  if (flash) result.flash = flash;
   fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ ...result, profile: p.name }, null, 2) + '\n');
   log(`built ${disk} in ${result.timings.buildSeconds.toFixed(1)} s`);
   return result;

@@ -15,6 +15,8 @@ export interface VmOptions {
   /** First-stage boards: what QEMU loads instead of a bootloader. */
   kernel?: string;
   initrd?: string;
+  /** U-Boot's env flash (BaseImage.flash), attached read-only as pflash unit qemu.firmwareEnv.unit. */
+  flash?: string;
   /** Host port of the MQTT broker; the guest reaches it at 10.0.2.100:1883 (its only way out). */
   brokerPort?: number;
   /** Overrides the profile's memory (e.g. '128M'). */
@@ -38,6 +40,7 @@ export function qemuArgs(o: VmOptions): { cmd: string; args: string[] } {
   args.push('-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0');
   if (q.bios) {
     args.push('-bios', q.bios);
+    if (o.flash && q.firmwareEnv) args.push('-drive', `if=pflash,unit=${q.firmwareEnv.unit},format=raw,readonly=on,file=${o.flash}`);
   } else {
     if (!o.kernel || !o.initrd) throw new QemuError(`board ${o.profile.name} boots a first stage: give kernel and initrd`);
     args.push('-kernel', o.kernel, '-initrd', o.initrd, '-append', `console=${o.profile.console ?? 'ttyS0'} panic=5`);

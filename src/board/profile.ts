@@ -54,6 +54,19 @@ export const QemuMachineSchema = z
     nicModules: z.array(z.string()).default([]),
     /** A watchdog device model (-device), when the board has one. */
     watchdogDevice: z.string().optional(),
+    /**
+     * U-Boot's own env in a read-only pflash bank: the firmware's built-in default env with
+     * `set` applied (e.g. bootdelay=0). Read-only because QEMU 7.2 corrupts pflash writes.
+     */
+    firmwareEnv: z
+      .object({
+        unit: z.number().int().nonnegative(),
+        flashBytes: z.number().int().positive(),
+        envSize: z.number().int().positive(),
+        set: z.record(z.string(), z.string()).default({}),
+      })
+      .strict()
+      .optional(),
     /** A line that the board prints once per reset (U-Boot's banner, or the kernel's). */
     resetBanner: z.string().min(1),
   })
