@@ -13,6 +13,20 @@ import { serializeSignatureFile } from '../../src/bundle/signature.js';
 import { generateSigningKeyPair, keyIdOf, type SigningKeyPair } from '../../src/crypto/keys.js';
 import { trustedKey, type TrustedKey } from '../../src/crypto/trusted.js';
 
+/** Every code a bundle reader may refuse a damaged or untrusted bundle with. */
+export const BUNDLE_CODES = [
+  'SF_ERR_BUNDLE_FORMAT',
+  'SF_ERR_UNSAFE_PATH',
+  'SF_ERR_LINK',
+  'SF_ERR_DIGEST',
+  'SF_ERR_OVERSIZE',
+  'SF_ERR_MANIFEST',
+  'SF_ERR_SIGNATURE',
+  'SF_ERR_UNTRUSTED_KEY',
+  'SF_ERR_KEY_REVOKED',
+  'SF_ERR_EXPIRED',
+];
+
 export interface BaseBundle {
   label: string;
   bytes: Buffer;

@@ -65,7 +65,7 @@ const sizeValue: fc.Arbitrary<(size: number) => Buffer> = fc.oneof(
   fc.constantFrom(0, 1, -1, 511, 512, 513, -512, 4096).map((d) => (size: number) => text(octal(Math.max(0, size + d), 12))),
   fc.constantFrom(0, 1, 0o77777777777, 2 ** 31, 2 ** 20).map((n) => () => text(octal(n, 12))),
   fc.constantFrom(0n, 1n, 2n ** 33n, 2n ** 53n, 2n ** 60n, 2n ** 87n - 1n).map((n) => () => base256(n)),
-  fc.constantFrom('', ' ', '-1', 'zz', '0x10', '  12 ', '9').map((s) => () => text(s)),
+  fc.constantFrom('', ' ', '-1', '-1000', '-7777', 'zz', '0x10', '  12 ', '9').map((s) => () => text(s)),
 );
 
 const fieldValue = (field: Field): fc.Arbitrary<Buffer | ((size: number) => Buffer)> => {
@@ -127,7 +127,7 @@ export interface PackEntry {
 export async function packTar(entries: readonly PackEntry[], finalize = true): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
+  pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
   const ended = new Promise<void>((resolve, reject) => {
     pack.on('end', () => resolve());
     pack.on('error', reject);
@@ -135,7 +135,7 @@ export async function packTar(entries: readonly PackEntry[], finalize = true): P
   for (const e of entries) {
     await new Promise<void>((resolve, reject) => {
       const type = e.type ?? 'file';
-      const header: tar.Headers = { name: e.name, type, mtime: new Date(0), mode: 0o644 };
+      const header: Parameters<tar.Pack['entry']>[0] = { name: e.name, type, mtime: new Date(0), mode: 0o644 };
       if (e.linkname !== undefined) header.linkname = e.linkname;
       if (e.pax) header.pax = e.pax;
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
