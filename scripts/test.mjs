@@ -6,7 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [mode = 'unit', ...filters] = process.argv.slice(2);
-const SYSTEM_PACKAGES = ['mosquitto', 'libubootenv-tool', 'u-boot-tools', 'e2fsprogs', 'qemu-system-arm', 'u-boot-qemu', 'bmap-tools'];
+const SYSTEM_PACKAGES = ['mosquitto', 'libubootenv-tool', 'u-boot-tools', 'e2fsprogs', 'qemu-system-arm', 'u-boot-qemu', 'bmap-tools', 'systemd', 'busybox', 'python3'];
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {

@@ -66,7 +66,7 @@ export function verifyCommand(message: Uint8Array, check: CommandCheck): Operato
   } catch {
     throw fail('SF_ERR_COMMAND_FORMAT', 'command is not JSON');
   }
-  if (env.format !== COMMAND_FORMAT || typeof env.keyId !== 'string' || typeof env.command !== 'string' || typeof env.signature !== 'string') {
+  if (typeof env !== 'object' || env === null || env.format !== COMMAND_FORMAT || typeof env.keyId !== 'string' || typeof env.command !== 'string' || typeof env.signature !== 'string') {
     throw fail('SF_ERR_COMMAND_FORMAT', `command envelope is not ${COMMAND_FORMAT}`);
   }
   const bytes = Buffer.from(env.command, 'base64');
@@ -77,7 +77,7 @@ export function verifyCommand(message: Uint8Array, check: CommandCheck): Operato
   } catch {
     throw fail('SF_ERR_COMMAND_FORMAT', 'signed command is not JSON');
   }
-  if (!(COMMAND_TYPES as readonly string[]).includes(cmd.type) || typeof cmd.id !== 'string' || !cmd.id) {
+  if (typeof cmd !== 'object' || cmd === null || !(COMMAND_TYPES as readonly string[]).includes(cmd.type) || typeof cmd.id !== 'string' || !cmd.id) {
     throw fail('SF_ERR_COMMAND_FORMAT', `unknown command type ${String(cmd.type)}`);
   }
   if (cmd.deviceId !== check.deviceId) throw fail('SF_ERR_COMMAND_TARGET', `command is for ${cmd.deviceId}, not ${check.deviceId}`);

@@ -10,6 +10,7 @@ import { supervisedWorker } from '../../agent/worker-host.js';
 import { commandReboot } from '../../agent/reboot.js';
 import { realFs } from '../../platform/fs.js';
 import { errorCode, errorMessage } from '../../errors.js';
+import { notifyReady, notifyStopping, notifyWatchdog, watchdogIntervalMs } from '../../service/sd-notify.js';
 
 const options = {
   config: { type: 'string', short: 'c', arg: 'DEVICE.json', help: `device config (default ${DEFAULT_DEVICE_CONFIG})` },
@@ -45,9 +46,12 @@ export const command: Command = {
     const keepAlive = setInterval(() => undefined, 1 << 30);
     let resolveStop!: (code: number) => void;
     const stopped = new Promise<number>((resolve) => (resolveStop = resolve)).finally(() => clearInterval(keepAlive));
+    let watchdog: NodeJS.Timeout | undefined;
     const stop = (): void => {
       if (stopRequested) return;
       stopRequested = true;
+      clearInterval(watchdog);
+      void notifyStopping().catch((err) => log(`systemd stopping not sent: ${errorMessage(err)}`));
       log('stopping');
       agent.stop().then(
         () => resolveStop(0),
@@ -62,6 +66,10 @@ export const command: Command = {
     await agent.start();
     started = true;
     log('agent started');
+    // Under systemd (Type=notify): readiness now, keep-alives at the interval it asked for.
+    void notifyReady().catch((err) => log(`systemd readiness not sent: ${errorCode(err)} ${errorMessage(err)}`));
+    const every = watchdogIntervalMs();
+    if (every) watchdog = setInterval(() => void notifyWatchdog().catch((err) => log(`systemd watchdog not fed: ${errorMessage(err)}`)), every);
     return stopped;
   },
 };
