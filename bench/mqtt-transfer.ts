@@ -3,7 +3,8 @@
 // writes the chunks to a file, their ratio, the receiver's peak RSS for 64 and 256 MiB images
 // (each receiver runs in a child process), and a chunk-size sweep.
 //
-//   node --import tsx bench/mqtt-transfer.ts [--size MiB] [--chunk KiB] [--runs N] [--no-sweep] [--json FILE]
+//   node --import tsx bench/mqtt-transfer.ts [--size MiB] [--chunk KiB] [--runs N] [--no-sweep] [--sweep-runs N] [--json FILE]
+//   SF_BENCH_DEBUG=1 prints per-run timings; SF_BENCH_NODE_ARGS adds node flags to the children.
 
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
@@ -19,6 +20,7 @@ import { publishBare } from './lib/mqtt-bare-publisher.js';
 import { bundleChild, startChild } from './lib/mqtt-child.js';
 import { openRelease, writeRandomImage } from './lib/mqtt-image.js';
 import { startMosquitto } from './lib/mqtt-mosquitto.js';
+import { emit, median, metric, spread, type Metric } from './lib/metric.js';
 
 const MiB = 1024 * 1024;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,11 +33,14 @@ const sizeMiB = Number(arg('--size') ?? 256);
 const chunkSize = Number(arg('--chunk') ?? DEFAULT_CHUNK_SIZE / 1024) * 1024;
 const runs = Number(arg('--runs') ?? 3);
 const sweep = !process.argv.includes('--no-sweep');
-const jsonFile = arg('--json');
+const sweepRuns = Number(arg('--sweep-runs') ?? 1);
 
 interface Run {
   mibps: number;
+  /** Peak RSS of the receiver process, and its RSS once connected, before the transfer. */
   rssMiB: number;
+  restMiB: number;
+  cpuMsPerMiB: number;
 }
 
 async function main(): Promise<void> {
@@ -51,12 +56,18 @@ async function main(): Promise<void> {
     setNoDelay(pub);
     let n = 0;
     const tmpTarget = (): { target: string; dataDir: string } => ({ target: path.join(dir, `t${++n}.img`), dataDir: path.join(dir, `d${n}`) });
+    const result = (size: number, secs: number, r: Record<string, unknown>): Run => ({
+      mibps: size / MiB / secs,
+      rssMiB: (r.maxRssKiB as number) / 1024,
+      restMiB: (r.restRssKiB as number) / 1024,
+      cpuMsPerMiB: (r.cpuMs as number) / (size / MiB),
+    });
 
-    const slotflip = async (size: number, chunk: number): Promise<Run> => {
+    const slotflip = async (size: number, chunk: number, nodeArgs: string[] = []): Promise<Run> => {
       const rel = await openRelease(image, size, chunk);
       const id = releaseId(rel.manifestBytes);
       const t = tmpTarget();
-      const child = startChild(receiverChild, { url: broker.url, releaseId: id, ...t });
+      const child = startChild(receiverChild, { url: broker.url, releaseId: id, ...t }, nodeArgs);
       try {
         await child.next();
         const t0 = performance.now();
@@ -65,8 +76,8 @@ async function main(): Promise<void> {
         const secs = (performance.now() - t0) / 1000;
         await server.close({ withdraw: true });
         if (!r.ok) throw new Error('slotflip receiver: read-back digest does not match the manifest');
-        if (process.env.SF_BENCH_DEBUG) console.error(JSON.stringify({ secs, cpuMs: r.cpuMs, transferMs: r.transferMs, readbackMs: r.readbackMs, stats: r.stats }));
-        return { mibps: size / MiB / secs, rssMiB: (r.maxRssKiB as number) / 1024 };
+        if (process.env.SF_BENCH_DEBUG) console.error(JSON.stringify({ secs, cpuMs: r.cpuMs, transferMs: r.transferMs, readbackMs: r.readbackMs, memoryMiB: r.memoryMiB }));
+        return result(size, secs, r);
       } finally {
         await child.finish();
         await rel.close();
@@ -90,8 +101,7 @@ async function main(): Promise<void> {
         const r = await child.next();
         const secs = (performance.now() - t0) / 1000;
         await sent;
-        if (process.env.SF_BENCH_DEBUG) console.error(JSON.stringify({ bare: true, secs, cpuMs: r.cpuMs }));
-        return { mibps: size / MiB / secs, rssMiB: (r.maxRssKiB as number) / 1024 };
+        return result(size, secs, r);
       } finally {
         await child.finish();
         await rel.close();
@@ -99,59 +109,71 @@ async function main(): Promise<void> {
       }
     };
 
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const repeat = async (f: () => Promise<Run>): Promise<Run[]> => {
-      const out: Run[] = [];
-      for (let i = 0; i < runs; i++) out.push(await f());
-      return out;
-    };
-
+    // Interleaved, so a busy moment of the machine hits both sides alike.
     const size = sizeMiB * MiB;
-    const bareRuns = await repeat(() => bare(size, chunkSize));
-    const sfRuns = await repeat(() => slotflip(size, chunkSize));
+    const bareRuns: Run[] = [];
+    const sfRuns: Run[] = [];
+    for (let i = 0; i < runs; i++) {
+      bareRuns.push(await bare(size, chunkSize));
+      sfRuns.push(await slotflip(size, chunkSize));
+    }
     const small = await slotflip(64 * MiB, chunkSize);
+    const lean = ['--max-semi-space-size=1'];
+    const smallLean = await slotflip(64 * MiB, chunkSize, lean);
+    const bigLean = await slotflip(size, chunkSize, lean);
     const bareMibps = median(bareRuns.map((r) => r.mibps));
     const sfMibps = median(sfRuns.map((r) => r.mibps));
     const rssBig = Math.max(...sfRuns.map((r) => r.rssMiB));
+    const restBig = Math.max(...sfRuns.map((r) => r.restMiB));
+    const ratios = sfRuns.map((r, i) => r.mibps / bareRuns[i]!.mibps);
 
-    const results: { name: string; value: number; unit: string; baseline: string; baselineValue: number; ratio: number }[] = [];
-    const add = (name: string, value: number, unit: string, baseline: string, baselineValue: number): void => {
-      results.push({ name, value: round(value), unit, baseline, baselineValue: round(baselineValue), ratio: round(value / baselineValue, 3) });
-    };
-    add(`slotflip receiver throughput, ${sizeMiB} MiB, ${chunkSize / 1024} KiB chunks`, sfMibps, 'MiB/s', 'bare mqtt.js subscriber (write only)', bareMibps);
-    add(`slotflip receiver peak RSS, ${sizeMiB} MiB image`, rssBig, 'MiB', 'same receiver, 64 MiB image', small.rssMiB);
+    const metrics: Metric[] = [
+      metric(`mqtt receive ${sizeMiB} MiB @${chunkSize / 1024}K`, sfMibps, 'MiB/s', 'bare mqtt.js subscriber, write only', bareMibps, `slotflip ${spread(sfRuns.map((r) => r.mibps))}; bare ${spread(bareRuns.map((r) => r.mibps))}; paired ratios ${ratios.map((x) => x.toFixed(2)).join(' ')}`),
+      metric(`mqtt receiver CPU ${sizeMiB} MiB`, median(sfRuns.map((r) => r.cpuMsPerMiB)), 'ms/MiB', 'bare mqtt.js subscriber, write only', median(bareRuns.map((r) => r.cpuMsPerMiB)), 'user+system CPU of the receiving process, start-up included'),
+      metric(`mqtt receiver peak RSS ${sizeMiB} MiB`, rssBig, 'MiB', 'same receiver, 64 MiB image', small.rssMiB, `at rest (connected, before the transfer) ${fmt(restBig)} MiB`),
+      metric(`mqtt receiver peak RSS ${sizeMiB} MiB, --max-semi-space-size=1`, bigLean.rssMiB, 'MiB', 'same, 64 MiB image', smallLean.rssMiB, `at rest ${fmt(bigLean.restMiB)} MiB`),
+    ];
 
-    console.log(`\nMQTT chunk transfer, loopback mosquitto, ${sizeMiB} MiB image, ${chunkSize / 1024} KiB chunks, median of ${runs}`);
+    console.log(`\nMQTT chunk transfer, loopback mosquitto, ${sizeMiB} MiB random image, ${chunkSize / 1024} KiB chunks, ${runs} interleaved runs each (median)`);
     console.log(table([
-      ['receiver', 'MiB/s', 'runs (MiB/s)', 'peak RSS MiB'],
-      ['bare mqtt.js subscriber (write only)', fmt(bareMibps), bareRuns.map((r) => fmt(r.mibps)).join(' '), fmt(Math.max(...bareRuns.map((r) => r.rssMiB)))],
-      ['slotflip (CRC, write, fdatasync, read back + SHA-256)', fmt(sfMibps), sfRuns.map((r) => fmt(r.mibps)).join(' '), fmt(rssBig)],
+      ['receiver', 'MiB/s', 'runs (MiB/s)', 'CPU ms/MiB', 'peak RSS MiB'],
+      ['bare mqtt.js subscriber (write only)', fmt(bareMibps), bareRuns.map((r) => fmt(r.mibps)).join(' '), fmt(median(bareRuns.map((r) => r.cpuMsPerMiB))), fmt(Math.max(...bareRuns.map((r) => r.rssMiB)))],
+      ['slotflip (CRC, write, fdatasync, read back + SHA-256)', fmt(sfMibps), sfRuns.map((r) => fmt(r.mibps)).join(' '), fmt(median(sfRuns.map((r) => r.cpuMsPerMiB))), fmt(rssBig)],
     ]));
-    console.log(`ratio slotflip / bare: ${(sfMibps / bareMibps).toFixed(3)} (aim >= 0.9)`);
-    console.log(`slotflip receiver peak RSS: 64 MiB image ${fmt(small.rssMiB)} MiB, ${sizeMiB} MiB image ${fmt(rssBig)} MiB (difference ${fmt(rssBig - small.rssMiB)} MiB; aim: flat within 2 MiB, at most 64 MiB)`);
+    console.log(`ratio slotflip / bare: ${(sfMibps / bareMibps).toFixed(3)} (paired: ${ratios.map((x) => x.toFixed(2)).join(' ')}; aim >= 0.9)`);
+    console.log(table([
+      ['slotflip receiver RSS, MiB', '64 MiB image', `${sizeMiB} MiB image`, 'difference', 'at rest'],
+      ['default node flags', fmt(small.rssMiB), fmt(rssBig), fmt(rssBig - small.rssMiB), fmt(restBig)],
+      ['--max-semi-space-size=1', fmt(smallLean.rssMiB), fmt(bigLean.rssMiB), fmt(bigLean.rssMiB - smallLean.rssMiB), fmt(bigLean.restMiB)],
+    ]));
+    console.log('(aims: flat in image size within 2 MiB, at most 64 MiB)');
 
     if (sweep) {
-      const rows: string[][] = [['chunk KiB', 'bare MiB/s', 'slotflip MiB/s', 'ratio', 'slotflip RSS MiB']];
+      const rows: string[][] = [['chunk KiB', 'bare MiB/s', 'slotflip MiB/s', 'ratio', 'slotflip CPU ms/MiB', 'bare CPU ms/MiB', 'slotflip RSS MiB']];
       for (const c of [64, 128, 256, 512, 1024].map((k) => k * 1024)) {
-        const b = await bare(size, c);
-        const s = await slotflip(size, c);
-        rows.push([String(c / 1024), fmt(b.mibps), fmt(s.mibps), (s.mibps / b.mibps).toFixed(3), fmt(s.rssMiB)]);
-        add(`slotflip receiver throughput, ${sizeMiB} MiB, ${c / 1024} KiB chunks (sweep)`, s.mibps, 'MiB/s', 'bare mqtt.js subscriber (write only)', b.mibps);
+        const bs: Run[] = [];
+        const ss: Run[] = [];
+        for (let i = 0; i < sweepRuns; i++) {
+          bs.push(await bare(size, c));
+          ss.push(await slotflip(size, c));
+        }
+        const b = median(bs.map((r) => r.mibps));
+        const sf = median(ss.map((r) => r.mibps));
+        const cpu = median(ss.map((r) => r.cpuMsPerMiB));
+        const rss = Math.max(...ss.map((r) => r.rssMiB));
+        rows.push([String(c / 1024), fmt(b), fmt(sf), (sf / b).toFixed(3), fmt(cpu), fmt(median(bs.map((r) => r.cpuMsPerMiB))), fmt(rss)]);
+        metrics.push(metric(`mqtt receive ${sizeMiB} MiB @${c / 1024}K (sweep)`, sf, 'MiB/s', 'bare mqtt.js subscriber, write only', b, `slotflip CPU ${fmt(cpu)} ms/MiB, RSS ${fmt(rss)} MiB, n=${sweepRuns}`));
       }
-      console.log(`\nchunk size sweep, ${sizeMiB} MiB image, one run each`);
+      console.log(`\nchunk size sweep, ${sizeMiB} MiB image, median of ${sweepRuns} interleaved run(s) each`);
       console.log(table(rows));
     }
-    if (jsonFile) await fsp.writeFile(jsonFile, JSON.stringify(results, null, 2) + '\n');
+    console.log('');
+    emit(metrics);
   } finally {
     await pub?.endAsync(true);
     await broker.stop();
     await fsp.rm(dir, { recursive: true, force: true });
   }
-}
-
-function round(x: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }
 
 function fmt(x: number): string {

@@ -18,9 +18,10 @@ client.on('message', (_topic, msg) => {
   if (count % 16 === 0 || count === o.chunks) client.publish(o.ackTopic, String(count), { qos: 0 });
   if (count === o.chunks) {
     fs.closeSync(fd);
-    process.stdout.write(JSON.stringify({ done: true, ok: true, cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+    process.stdout.write(JSON.stringify({ done: true, ok: true, restRssKiB, cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
     void client.endAsync();
   }
 });
 await client.subscribeAsync(o.topic, { qos: 1 });
+const restRssKiB = Math.round(process.memoryUsage().rss / 1024);
 process.stdout.write(JSON.stringify({ ready: true }) + '\n');

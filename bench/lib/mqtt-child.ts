@@ -24,8 +24,8 @@ export async function bundleChild(script: string, outDir: string): Promise<strin
   return outfile;
 }
 
-export function startChild(bundle: string, args: unknown): Child {
-  const nodeArgs = process.env.SF_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []; // e.g. --cpu-prof
+export function startChild(bundle: string, args: unknown, extraNodeArgs: string[] = []): Child {
+  const nodeArgs = [...(process.env.SF_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...extraNodeArgs]; // e.g. --cpu-prof
   const proc = spawn(process.execPath, [...nodeArgs, bundle, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   return {

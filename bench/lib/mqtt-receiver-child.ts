@@ -14,6 +14,12 @@ import { receiveRelease } from '../../src/transfer/receiver.js';
 const o = JSON.parse(process.argv[2]!) as { url: string; releaseId: string; dataDir: string; target: string };
 const client = await mqtt.connectAsync(o.url, { clientId: `bench-recv-${process.pid}` });
 let sink: FileChunkSink | undefined;
+// Peak of each memory figure, sampled, to see what the RSS is made of.
+const peak: Record<string, number> = {};
+const sampler = setInterval(() => {
+  for (const [k, v] of Object.entries(process.memoryUsage())) peak[k] = Math.max(peak[k] ?? 0, Math.round(v / 1024 / 1024));
+}, 20);
+const restRssKiB = Math.round(process.memoryUsage().rss / 1024);
 process.stdout.write(JSON.stringify({ ready: true }) + '\n');
 const t0 = performance.now();
 const res = await receiveRelease(client, {
@@ -41,7 +47,8 @@ for (let off = 0; ; ) {
 await fh.close();
 const ok = hash.digest('hex') === res.manifest.payloads[0]!.sha256;
 const t2 = performance.now();
-process.stdout.write(JSON.stringify({ done: true, ok, stats: res.stats, transferMs: t1 - t0, readbackMs: t2 - t1, cpuMs: cpuMs(), maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+process.stdout.write(JSON.stringify({ done: true, ok, stats: res.stats, transferMs: t1 - t0, readbackMs: t2 - t1, cpuMs: cpuMs(), memoryMiB: peak, restRssKiB, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+clearInterval(sampler);
 await client.endAsync();
 
 function cpuMs(): number {

@@ -12,7 +12,7 @@ export interface FileTarget {
 }
 
 export class FileChunkSink implements ChunkSink {
-  private readonly handles = new Map<string, FileHandle>();
+  private readonly handles = new Map<string, Promise<FileHandle>>();
   private zeros: Uint8Array = new Uint8Array(0);
 
   /**
@@ -25,17 +25,23 @@ export class FileChunkSink implements ChunkSink {
     private readonly opts: { zeroedTarget?: boolean } = {},
   ) {}
 
-  private async handle(payload: string): Promise<{ fh: FileHandle; table: ChunkTable }> {
+  private handle(payload: string): Promise<{ fh: FileHandle; table: ChunkTable }> {
     const target = this.targets.get(payload);
-    if (!target) throw new Error(`no target file for payload ${payload}`);
-    let fh = this.handles.get(payload);
-    if (!fh) {
-      fh = await this.fs.open(target.file, 'create');
-      this.handles.set(payload, fh);
-      // A skipped zero chunk at the end must still exist: extend the file to the payload size.
-      if (this.opts.zeroedTarget && (await fh.stat()).size < target.table.size) await fh.truncate(target.table.size);
+    if (!target) return Promise.reject(new Error(`no target file for payload ${payload}`));
+    // Writes run concurrently: the first one opens the file, the others wait for that open.
+    let opening = this.handles.get(payload);
+    if (!opening) {
+      opening = this.open(target);
+      this.handles.set(payload, opening);
     }
-    return { fh, table: target.table };
+    return opening.then((fh) => ({ fh, table: target.table }));
+  }
+
+  private async open(target: FileTarget): Promise<FileHandle> {
+    const fh = await this.fs.open(target.file, 'create');
+    // A skipped zero chunk at the end must still exist: extend the file to the payload size.
+    if (this.opts.zeroedTarget && (await fh.stat()).size < target.table.size) await fh.truncate(target.table.size);
+    return fh;
   }
 
   async write(payload: string, index: number, data: Uint8Array): Promise<void> {
@@ -51,12 +57,12 @@ export class FileChunkSink implements ChunkSink {
   }
 
   async sync(): Promise<void> {
-    for (const fh of this.handles.values()) await fh.datasync();
+    for (const fh of this.handles.values()) await (await fh).datasync();
   }
 
   async close(): Promise<void> {
     const all = [...this.handles.values()];
     this.handles.clear();
-    for (const fh of all) await fh.close();
+    for (const fh of all) await (await fh).close();
   }
 }

@@ -7,7 +7,11 @@ import type { FileSystem } from '../platform/fs.js';
 import { Bitmap } from './bitmap.js';
 import { BitmapStore } from './bitmap-store.js';
 
-/** Where received chunks go (the agent's slot writer). */
+/**
+ * Where received chunks go (the agent's slot writer). Calls overlap: up to `writesInFlight`
+ * writes may be pending at once (each at its own offset), and sync() may run while later writes
+ * are pending; it must make durable every write that resolved before sync() was called.
+ */
 export interface ChunkSink {
   /** Writes chunk `index` of payload `payload` (bytes at index × chunkSize). */
   write(payload: string, index: number, data: Uint8Array): Promise<void>;

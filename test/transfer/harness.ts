@@ -6,7 +6,7 @@ import type { MqttClient } from 'mqtt';
 import { parseManifest } from '../../src/bundle/manifest.js';
 import { realFs } from '../../src/platform/fs.js';
 import { FileChunkSink } from '../../src/transfer/file-sink.js';
-import { ReleaseReceiver, type ReceiveOptions, type ReceiveResult } from '../../src/transfer/receiver.js';
+import { ReleaseReceiver, type ChunkSink, type ReceiveOptions, type ReceiveResult } from '../../src/transfer/receiver.js';
 import { connect, type TestRelease } from './support.js';
 
 export interface Device {
@@ -14,7 +14,8 @@ export interface Device {
   dir: string;
   target: string;
   client: MqttClient;
-  receiver(extra?: Partial<ReceiveOptions>): ReleaseReceiver;
+  /** A receiver into the device's file sink; `wrapSink` may put a slower disk in front of it. */
+  receiver(extra?: Partial<ReceiveOptions>, wrapSink?: (s: ChunkSink) => ChunkSink): ReleaseReceiver;
   /** Runs a receiver to the end and closes its sink. */
   fetch(extra?: Partial<ReceiveOptions>, onReceiver?: (r: ReleaseReceiver) => void): Promise<ReceiveResult>;
   close(): Promise<void>;
@@ -30,7 +31,7 @@ export async function device(url: string, id: string, dir: string, rel: TestRele
     dir: dataDir,
     target,
     client,
-    receiver(extra = {}) {
+    receiver(extra = {}, wrapSink = (s) => s) {
       sink = new FileChunkSink(realFs, new Map([[rel.manifest.payloads[0]!.name, { file: target, table: rel.table }]]));
       return new ReleaseReceiver(client, {
         board,
@@ -38,7 +39,7 @@ export async function device(url: string, id: string, dir: string, rel: TestRele
         deviceId: id,
         dataDir,
         acceptManifest: async (bytes) => parseManifest(bytes),
-        sink,
+        sink: wrapSink(sink),
         idleMs: 1000,
         timeoutMs: 60_000,
         ...extra,

@@ -49,10 +49,7 @@ async function queueLimitRun(id: string, window: { frames: number; bytes: number
   const server = await serveRelease(pub, { board: 'test-board', ...rel, ...(window ? { window } : {}) });
   const dev = await device(broker.url, id, dir, rel);
   try {
-    const r = dev.receiver({ idleMs: 500 });
-    const inner = (r as unknown as { o: { sink: ChunkSink } }).o;
-    inner.sink = stalling(inner.sink, 256, 100);
-    const res = await r.run();
+    const res = await dev.receiver({ idleMs: 500 }, (s) => stalling(s, 256, 100)).run();
     assert.equal(await sha256File(dev.target), rel.sha256);
     return { res, sent: server.stats.framesSent, count: rel.table.count };
   } finally {
