@@ -131,7 +131,7 @@ test('uboot backend: reading arbitrary env bytes gives variables or a typed refu
 
 test('uboot backend: an update of arbitrary env bytes writes only the inactive copy, or fails typed and writes nothing', async (t) => {
   const change = fc.record({ name: fc.constantFrom('slotflip_slot', 'bootcount', 'upgrade_available', 'x'), value: fc.oneof(fc.constantFrom('a', 'b', '1', '', 'x'.repeat(300)), fc.string({ maxLength: 20 })) });
-  await fuzzAsync(t, 150, fc.tuple(envFileArb, change), async ([c, { name, value }]) => {
+  await fuzzAsync(t, 100, fc.tuple(envFileArb, change), async ([c, { name, value }]) => {
     const { file, env } = envOn(c);
     try {
       const before = readFileSync(file);
@@ -160,7 +160,7 @@ test('uboot and file backends: init(vars) → read() is the identity for any UTF
   const name = fc.string({ minLength: 1, maxLength: 10 }).filter((n) => !n.includes('=') && !n.includes('\0'));
   const value = fc.string({ maxLength: 30 }).filter((v) => !v.includes('\0'));
   const vars = fc.uniqueArray(fc.tuple(name, value), { maxLength: 8, selector: ([n]) => n }).map((p) => new Map(p));
-  await fuzzAsync(t, 100, fc.tuple(vars, fc.constantFrom('uboot-single', 'uboot-redundant', 'file')), async ([v, kind]) => {
+  await fuzzAsync(t, 60, fc.tuple(vars, fc.constantFrom('uboot-single', 'uboot-redundant', 'file')), async ([v, kind]) => {
     const file = path.join(dir, `init-${fileNo++}`);
     const loc =
       kind === 'file'

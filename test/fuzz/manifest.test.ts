@@ -80,7 +80,7 @@ function checkAccepted(m: Manifest): void {
 const SAMPLES = fc.sample(manifestArb, { numRuns: 12, seed: 42 });
 
 test('serializeManifest → parseManifest is the identity for valid manifests', (t) => {
-  fuzzSync(t, 1500, manifestArb, (m) => {
+  fuzzSync(t, 1000, manifestArb, (m) => {
     const back = parseManifest(serializeManifest(m));
     assert.deepEqual(back, JSON.parse(JSON.stringify(m)));
     assert.deepEqual(serializeManifest(back), serializeManifest(m));
