@@ -2,6 +2,9 @@
 // and file sink, fetch one 16 MiB release from one mosquitto while each loses 5% of the chunk
 // frames (bench/lib/lossy.ts). Figure: payload bytes the publisher sent / image size; the
 // baseline is one device alone under the same loss (its bytes / size, and its wall time).
+// A second fleet loses the same frames at every device (fanout-bytes-shared-loss).
+// Receivers use the agent's defaults (idle re-join after 3 s): a shorter idle time makes
+// devices that wait on the slowest re-join and re-request chunks already in flight.
 //   node --import tsx bench/fanout.ts [--devices 100] [--loss 0.05] [--size 16M] [--json FILE]
 
 import * as fsp from 'node:fs/promises';
@@ -32,10 +35,12 @@ interface FleetRun {
   dropped: number;
   /** Frames devices received for chunks they already had. */
   duplicates: number;
+  /** Join messages the publisher took (first joins and re-joins after silence). */
+  joins: number;
 }
 
 /** One publisher and `n` lossy devices on a fresh release; resolves when all have it durable. */
-async function fleet(url: string, dir: string, rel: TestRelease, n: number, seed: number): Promise<FleetRun> {
+async function fleet(url: string, dir: string, rel: TestRelease, n: number, seed: number, shared: boolean): Promise<FleetRun> {
   const chunks = releaseTopics(undefined, BOARD, rel.releaseId).chunks;
   const clients: MqttClient[] = [];
   const losses: LossStats[] = [];
@@ -47,22 +52,24 @@ async function fleet(url: string, dir: string, rel: TestRelease, n: number, seed
       const id = `bench-${seed}-${i}`;
       const client = await connect(url, id);
       clients.push(client);
-      losses.push(dropChunkFrames(client, chunks, loss, seed * 1000 + i + 1));
+      losses.push(dropChunkFrames(client, chunks, loss, seed * 1000 + (shared ? 0 : i) + 1));
       const sink = new FileChunkSink(realFs, new Map([[rel.manifest.payloads[0]!.name, { file: path.join(dir, `${id}.img`), table: rel.table }]]));
       sinks.push(sink);
       fetches.push(
-        receiveRelease(client, { board: BOARD, releaseId: rel.releaseId, deviceId: id, dataDir: path.join(dir, `${id}-data`), acceptManifest: async (b) => parseManifest(b), sink, idleMs: 1000, timeoutMs: 120_000 }),
+        receiveRelease(client, { board: BOARD, releaseId: rel.releaseId, deviceId: id, dataDir: path.join(dir, `${id}-data`), acceptManifest: async (b) => parseManifest(b), sink, timeoutMs: 120_000 }),
       );
     }
     const started = process.hrtime.bigint();
     // Devices listen before the release appears, as a fleet does when the operator publishes.
     const server = await serveRelease(pub, { board: BOARD, ...rel, coalesceMs: 200 });
+    let joins = 0;
+    server.on('join', () => joins++);
     try {
       const results = await Promise.all(fetches);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const { bytesSent, framesSent, resent } = server.stats;
       const duplicates = results.reduce((a, r) => a + r.stats.duplicates, 0);
-      return { seconds, bytesSent, framesSent, resent, dropped: losses.reduce((a, l) => a + l.dropped, 0), duplicates };
+      return { seconds, bytesSent, framesSent, resent, dropped: losses.reduce((a, l) => a + l.dropped, 0), duplicates, joins };
     } finally {
       await server.close({ withdraw: true });
     }
@@ -86,17 +93,24 @@ if (!hasTool('mosquitto')) {
   const broker = await startMosquitto();
   const dir = await tempDir('sf-bench-fanout-');
   try {
-    const one = await fleet(broker.url, await fsp.mkdtemp(path.join(dir, 'one-')), makeRelease(size, chunkSize, [], 101), 1, 1);
-    const many = await fleet(broker.url, await fsp.mkdtemp(path.join(dir, 'many-')), makeRelease(size, chunkSize, [], 102), devices, 2);
+    const release = (seed: number): TestRelease => makeRelease(size, chunkSize, [], seed);
+    const one = await fleet(broker.url, await fsp.mkdtemp(path.join(dir, 'one-')), release(101), 1, 1, false);
+    const many = await fleet(broker.url, await fsp.mkdtemp(path.join(dir, 'many-')), release(102), devices, 2, false);
+    // The same frames lost at every device: loss before the broker (the publisher's own link).
+    const same = await fleet(broker.url, await fsp.mkdtemp(path.join(dir, 'same-')), release(103), devices, 3, true);
     const bound = expectedSends(devices, loss);
-    const describe = (r: FleetRun): string => `${r.framesSent} frames (${r.resent} resent), ${r.dropped} dropped and ${r.duplicates} duplicates at devices, ${r.seconds.toFixed(1)} s`;
+    const describe = (r: FleetRun): string =>
+      `${r.framesSent} frames (${r.resent} resent), ${r.joins} joins, ${r.dropped} frames dropped and ${r.duplicates} duplicates at devices, ${r.seconds.toFixed(1)} s`;
     console.log(`fanout: ${size / MiB} MiB release, ${chunkSize / 1024} KiB chunks, ${(loss * 100).toFixed(0)}% of chunk frames lost per device`);
     console.log(`  one device:  ${describe(one)}`);
-    console.log(`  ${devices} devices: ${describe(many)}`);
+    console.log(`  ${devices} devices, independent loss: ${describe(many)}`);
+    console.log(`  ${devices} devices, the same frames lost everywhere: ${describe(same)}`);
     emit([
       metric('fanout-bytes', many.bytesSent / size, 'x size', 'one device alone', one.bytesSent / size,
-        `${devices} devices: ${describe(many)}; one device: ${describe(one)}; independent ${loss * 100}% loss per device repaired by rebroadcast needs ${bound.toFixed(2)} x size on average`),
-      metric('fanout-time', many.seconds, 's', 'one device alone', one.seconds, `wall time for ${devices} devices beside one (${(size / MiB / many.seconds).toFixed(1)} MiB/s per device, ${((size * devices) / MiB / many.seconds).toFixed(0)} MiB/s delivered in all)`),
+        `${devices} devices, each losing its own ${loss * 100}%: ${describe(many)}; one device: ${describe(one)}; repairing independent losses by rebroadcast needs ${bound.toFixed(2)} x size on average (expected max over devices)`),
+      metric('fanout-bytes-shared-loss', same.bytesSent / size, 'x size', 'one device alone', one.bytesSent / size, `${devices} devices losing the same ${loss * 100}% of frames: ${describe(same)}`),
+      metric('fanout-time', many.seconds, 's', 'one device alone', one.seconds,
+        `wall time for ${devices} devices (independent loss) beside one: ${(size / MiB / many.seconds).toFixed(1)} MiB/s per device, ${((size * devices) / MiB / many.seconds).toFixed(0)} MiB/s delivered in all`),
     ]);
   } finally {
     await broker.close();
