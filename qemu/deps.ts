@@ -10,7 +10,7 @@ import { have, run } from './exec.js';
 
 export const HOST_PACKAGES = [
   'qemu-system-arm', 'qemu-system-mips', 'u-boot-qemu', 'u-boot-tools', 'libubootenv-tool',
-  'e2fsprogs', 'fdisk', 'cpio', 'kmod', 'busybox-static',
+  'e2fsprogs', 'fdisk', 'cpio', 'kmod',
 ];
 /** One executable per host package, to skip apt-get when everything is there. */
 const HOST_PROBES = ['qemu-system-aarch64', 'qemu-system-mips64el', 'mkimage', 'fw_printenv', 'mke2fs', 'sfdisk', 'cpio', 'depmod'];
@@ -43,7 +43,7 @@ const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 export async function ensureHostTools(log: (s: string) => void = () => {}): Promise<void> {
   const missing: string[] = [];
   for (const p of HOST_PROBES) if (!(await have(p))) missing.push(p);
-  if (!fs.existsSync('/usr/lib/u-boot/qemu_arm64/u-boot.bin') || !fs.existsSync('/bin/busybox')) missing.push('u-boot-qemu/busybox');
+  if (!fs.existsSync('/usr/lib/u-boot/qemu_arm64/u-boot.bin')) missing.push('u-boot-qemu');
   if (!missing.length) return;
   log(`installing host tools (missing: ${missing.join(', ')})`);
   await run('apt-get', ['update', '-qq'], { env: aptEnv });
@@ -164,6 +164,8 @@ export interface TargetPackages {
   kernelRelease: string;
   kernel: UnpackedPackage;
   busybox: UnpackedPackage;
+  /** busybox-static of the host's architecture, same version: it lists the applets to link. */
+  hostBusybox: string;
   node: UnpackedPackage[];
   envTools: UnpackedPackage[];
 }
@@ -173,9 +175,17 @@ export async function ensureTargetPackages(arch: string, kernelMeta: string, log
   const kernelPackage = await resolveKernelPackage(kernelMeta, arch);
   const [kernel] = await fetchPackages(arch, [kernelPackage], log);
   const [busybox] = await fetchPackages(arch, ['busybox-static'], log);
+  // The host's own busybox may be Debian's other build (package busybox) with other applets.
+  const native = (await run('dpkg', ['--print-architecture'])).stdout.trim();
+  const [hostBusybox] = await fetchPackages(native, ['busybox-static'], log);
+  const source = (v: string): string => v.replace(/\+b\d+$/, '');
+  if (source(hostBusybox!.version) !== source(busybox!.version)) {
+    throw new QemuError(`busybox-static ${busybox!.version} (${arch}) and ${hostBusybox!.version} (${native}) differ: the applet list would not match`);
+  }
   const node = [...(await fetchPackages(arch, NODE_PACKAGES, log)), ...(await fetchPackages(arch, NODE_ALL_PACKAGES, log))];
   const envTools = await fetchPackages(arch, ENV_TOOL_PACKAGES, log);
   const modules = fs.readdirSync(path.join(kernel!.root, 'lib', 'modules'));
   if (modules.length !== 1) throw new QemuError(`${kernelPackage}: expected one lib/modules folder, found ${modules.join(', ')}`);
-  return { arch, kernelPackage, kernelRelease: modules[0]!, kernel: kernel!, busybox: busybox!, node, envTools };
+  const hostBusyboxBin = path.join(hostBusybox!.root, 'bin', 'busybox');
+  return { arch, kernelPackage, kernelRelease: modules[0]!, kernel: kernel!, busybox: busybox!, hostBusybox: hostBusyboxBin, node, envTools };
 }

@@ -31,7 +31,7 @@ export async function buildInitramfs(o: InitramfsOptions): Promise<void> {
   fs.rmSync(o.scratch, { recursive: true, force: true });
   const tree = path.join(o.scratch, 'tree');
   initTree(tree, ['newroot']);
-  await installBusybox(pk.busybox.root, tree);
+  await installBusybox(pk.busybox.root, tree, pk.hostBusybox);
   await ensureDepmod(pk.kernel.root, pk.kernelRelease);
   const mods = moduleLoadOrder(pk.kernel.root, pk.kernelRelease, p.kernel?.modules ?? []);
   copyModules(pk.kernel.root, pk.kernelRelease, mods, tree);

@@ -62,7 +62,7 @@ export async function buildSlotImage(o: SlotImageOptions): Promise<SlotImage> {
   fs.rmSync(o.scratch, { recursive: true, force: true });
   const tree = path.join(o.scratch, 'root');
   initTree(tree, ['data', 'etc/slotflip', 'usr/lib/slotflip', 'boot', 'var/tmp']);
-  await installBusybox(pk.busybox.root, tree);
+  await installBusybox(pk.busybox.root, tree, pk.hostBusybox);
   for (const pkg of [...pk.node, ...pk.envTools]) copyPackage(pkg.root, tree, keepRuntime);
 
   await ensureDepmod(pk.kernel.root, pk.kernelRelease);

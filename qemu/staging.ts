@@ -59,12 +59,13 @@ function relativeTarget(target: string, linkRel: string): string {
   return path.relative(path.dirname('/' + linkRel), '/' + merged(target.slice(1))) || '.';
 }
 
-/** Installs busybox and one relative symlink per applet (applet list from the host's busybox, same Debian version). */
-export async function installBusybox(busyboxRoot: string, tree: string): Promise<void> {
+/** Installs busybox and one relative symlink per applet (the list from `hostBusybox`, the same
+ * Debian build for the host's architecture). */
+export async function installBusybox(busyboxRoot: string, tree: string, hostBusybox: string): Promise<void> {
   fs.copyFileSync(path.join(busyboxRoot, 'bin', 'busybox'), path.join(tree, 'usr', 'bin', 'busybox'));
   fs.chmodSync(path.join(tree, 'usr', 'bin', 'busybox'), 0o755);
-  const list = (await run('/bin/busybox', ['--list-full'])).stdout.split('\n').filter(Boolean);
-  if (list.length < 100) throw new QemuError('the host busybox lists too few applets (is busybox-static installed?)');
+  const list = (await run(hostBusybox, ['--list-full'])).stdout.split('\n').filter(Boolean);
+  if (list.length < 100) throw new QemuError(`${hostBusybox} lists too few applets`);
   for (const applet of list) {
     const rel = merged(applet);
     const dest = path.join(tree, rel);

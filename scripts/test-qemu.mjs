@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const ALL_BOARDS = ['qemu-arm64-virt', 'qemu-armhf-virt', 'qemu-mips64el-malta'];
-const HOST_PACKAGES = ['qemu-system-arm', 'qemu-system-mips', 'u-boot-qemu', 'u-boot-tools', 'libubootenv-tool', 'e2fsprogs', 'fdisk', 'cpio', 'kmod', 'busybox-static'];
+const HOST_PACKAGES = ['qemu-system-arm', 'qemu-system-mips', 'u-boot-qemu', 'u-boot-tools', 'libubootenv-tool', 'e2fsprogs', 'fdisk', 'cpio', 'kmod'];
 
 const { values, positionals } = parseArgs({
   options: {

@@ -36,7 +36,7 @@ for (const name of BOARDS) {
       assert.doesNotMatch(script, /@[A-Z_]+@/, 'every template field filled');
       assert.match(script, new RegExp(`${p.bootloader.slotVariable}=\\$\\{${p.bootloader.slotVariable}\\}`));
       assert.match(script, /setexpr bootcount \$\{bootcount\} \+ 1/);
-      assert.match(script, new RegExp(`env import -d -c \\$\\{sf_buf\\} 0x${p.env.copies[0]!.size.toString(16)}`));
+      assert.match(script, new RegExp(`env import -d -c 0x[0-9a-f]+ 0x${(p.env.copies[0]!.size - 1).toString(16)}\n`), 'the redundant copy is checked over size - 1 (flags byte)');
     } else {
       assert.equal(p.bootloader.kind, 'first-stage');
       assert.match(p.description, /NO U-Boot/, 'a first-stage board says so plainly');
@@ -62,6 +62,14 @@ test('the schema refuses a qemu block with an unknown field and a partition with
   assert.throws(() => parseProfile({ ...json, qemu: { ...json.qemu, machin: 'virt' } }, 'x.json'), { code: 'SF_ERR_CONFIG' });
   const storage = { ...json.storage!, partitions: [...json.storage!.partitions, { role: 'c', device: '/dev/vda5', sizeMiB: 1 }] };
   assert.throws(() => parseProfile({ ...json, storage }, 'x.json'), { code: 'SF_ERR_CONFIG' });
+});
+
+test('the single-copy script renders for a one-copy board and refuses a two-copy one', () => {
+  const p = loadProfile('qemu-arm64-virt');
+  const single = { ...p, env: { copies: [p.env.copies[0]!] }, bootloader: { ...p.bootloader, script: 'scripts/uboot-bootcount.cmd' } };
+  assert.match(renderBootScript(single, p.file), /env import -d -c \$\{sf_buf\} 0x40000/);
+  assert.throws(() => renderBootScript({ ...single, env: p.env }, p.file), { code: 'SF_ERR_QEMU' });
+  assert.throws(() => renderBootScript({ ...p, env: { copies: [p.env.copies[0]!] } }, p.file), { code: 'SF_ERR_QEMU' });
 });
 
 test('a bootlimit the script cannot count is refused when the script is rendered', () => {

@@ -127,3 +127,33 @@ test(`${BOARD}: a slot whose init panics makes the bootloader fall back after bo
 test(`${BOARD}: a slot that hangs is reset by the watchdog until the bootloader falls back`, { timeout: 8 * BOOT_MS }, () =>
   scenario('watchdog-fallback', (fig) => fallback('hang', fig, /^slotflip-init: broken image \(variant hang\)/m)),
 );
+
+test(`${BOARD}: a torn env write leaves the older copy in charge, for the bootloader and for fw_printenv`, { timeout: 2 * BOOT_MS }, () =>
+  scenario('torn-env', async (fig) => {
+    const copies = board.profile.env.copies;
+    assert.equal(copies.length, 2, 'the board keeps a redundant env');
+    await board.setEnv({ slotflip_slot: 'a', upgrade_available: '1', bootcount: '0' });
+    await board.setEnv({ upgrade_available: '0' });
+    // Tear the newer copy (the one fw_setenv just wrote): its CRC no longer matches.
+    const fd = fs.openSync(board.image.disk, 'r+');
+    const flags = copies.map((c) => {
+      const b = Buffer.alloc(1);
+      fs.readSync(fd, b, 0, 1, c.offset + 4);
+      return b[0]!;
+    });
+    const newer = ((flags[0]! - flags[1]!) & 0xff) < 0x80 && flags[0] !== flags[1] ? 0 : 1;
+    fs.writeSync(fd, Buffer.alloc(64, 0xaa), 0, 64, copies[newer]!.offset + 64);
+    fs.closeSync(fd);
+    assert.equal((await board.env())['upgrade_available'], '1', 'fw_printenv falls back to the older copy');
+
+    const vm = start('torn-env');
+    if (!mips) await vm.waitFor(new RegExp(`^slotflip-boot: env copy ${2 - newer} \\(flags`, 'm'), BOOT_MS);
+    await vm.waitFor(/upgrade_available=1 bootcount=0 bootlimit=3/, BOOT_MS);
+    const booted = await vm.waitFor(bootMarker('a'), BOOT_MS);
+    fig['bootSeconds'] = booted.atMs / 1000;
+    await vm.kill();
+    const env = await board.env();
+    assert.deepEqual({ ua: env['upgrade_available'], bc: env['bootcount'] }, { ua: '1', bc: '1' }, 'the count went on from the intact copy');
+    await board.setEnv({ slotflip_slot: 'a', upgrade_available: '0', bootcount: '0' });
+  }),
+);
