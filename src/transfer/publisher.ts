@@ -6,12 +6,12 @@ import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { ChunkTable, releaseId as computeReleaseId, type Manifest } from '../bundle/manifest.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, IoError, SlotflipError } from '../errors.js';
 import { announcementMessages, withdrawAnnouncements, type AnnounceOptions } from './announce.js';
 import { Bitmap } from './bitmap.js';
 import { crc32 } from './crc.js';
 import { encodeEnvelope } from './envelope.js';
-import { CrcError, FrameError } from './errors.js';
+import { CrcError, FrameError, TransferAbortedError } from './errors.js';
 import { DEFAULT_WINDOW, FleetWindow, type WindowOptions } from './flow.js';
 import { encodeFrame, FLAG_SYNC, releaseIdBytes } from './frame.js';
 import { decodeDeviceMessage, type DeviceMessage } from './messages.js';
@@ -146,7 +146,7 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
         else resolve();
       };
       this.on('complete', onComplete);
-      this.closed.then(() => pending.size && done(new FrameError('release server closed before every device completed')), done);
+      this.closed.then(() => pending.size && done(new TransferAbortedError(`release server closed before ${[...pending].join(', ')} completed`)), done);
     });
   }
 
@@ -264,7 +264,12 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
 
   private async send(p: number, i: number, table: ChunkTable, length: number): Promise<void> {
     const name = this.o.manifest.payloads[p]!.name;
-    const data = await this.o.openPayload(name, table.offset(i), length);
+    let data: Uint8Array;
+    try {
+      data = await this.o.openPayload(name, table.offset(i), length);
+    } catch (cause) {
+      throw cause instanceof SlotflipError ? cause : new IoError(`reading chunk ${i} of payload ${name}`, { cause });
+    }
     if (data.length !== length) throw new FrameError(`payload ${name}: read ${data.length} bytes of chunk ${i}, expected ${length}`);
     const crc = crc32(data);
     if (crc !== table.crc(i)) throw new CrcError(`payload ${name}: chunk ${i} does not match the manifest's CRC-32; the bundle is damaged`);
