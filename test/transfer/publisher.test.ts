@@ -1,5 +1,5 @@
 // Publisher refusals and topic names: a damaged bundle stops serving with SF_ERR_CRC, waiting
-// for devices ends when the server closes, names that would widen a subscription are refused.
+// for devices ends when the server stops, names that would widen a subscription are refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
@@ -19,7 +19,7 @@ test('a chunk that does not match the chunk table stops the publisher with SF_ER
   try {
     const fetching = dev.fetch({ timeoutMs: 500 });
     await assert.rejects(server.closed, (err: Error & { code?: string }) => err.code === 'SF_ERR_CRC');
-    await assert.rejects(server.whenComplete(['dev-damaged']), (err: Error & { code?: string }) => err.code === 'SF_ERR_TRANSFER_ABORTED');
+    await assert.rejects(server.whenComplete(['dev-damaged']), (err: Error & { code?: string }) => err.code === 'SF_ERR_CRC');
     await assert.rejects(fetching, (err: Error & { code?: string }) => err.code === 'SF_ERR_TRANSFER_TIMEOUT');
     assert.equal(server.stats.framesSent, 0);
   } finally {
@@ -28,6 +28,20 @@ test('a chunk that does not match the chunk table stops the publisher with SF_ER
     await pub.endAsync(true);
     await broker.close();
     await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('waiting for devices ends with SF_ERR_TRANSFER_ABORTED when the server is closed', async () => {
+  const broker = await startAedes();
+  const pub = await connect(broker.url, 'pub-close');
+  try {
+    const server = await serveRelease(pub, { board: 'test-board', ...makeRelease(64 * 1024, 64 * 1024, [], 42) });
+    const waiting = assert.rejects(server.whenComplete(['nobody']), (err: Error & { code?: string }) => err.code === 'SF_ERR_TRANSFER_ABORTED' && /nobody/.test(err.message));
+    await server.close({ withdraw: true });
+    await waiting;
+  } finally {
+    await pub.endAsync(true);
+    await broker.close();
   }
 });
 
