@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { locateBundle, locateEntries } from '../../src/bundle/locate.js';
 import { readBundleForServing } from '../../src/operator/publish.js';
+import { parseSignatureFile } from '../../src/bundle/signature.js';
 import type { FileHandle, FileStat, FileSystem } from '../../src/platform/fs.js';
 import { fuzzAsync, outcomeAsync, assertTyped } from './support.js';
 import { BUNDLE_CODES, buildBases, consume, newSigner, streamOf, type BaseBundle } from './bundles.js';
@@ -24,6 +25,8 @@ const bases: BaseBundle[] = await buildBases([
 
 /** A walk that reads more than this many times per 512-byte block of the file is looping. */
 class ReadBudgetError extends Error {}
+/** A read before the start of the file (realFs would read at the current file position instead). */
+class NegativeReadError extends Error {}
 
 /** The bundle as a read-only in-memory file; reads beyond a budget fail instead of looping forever. */
 function memoryFile(bytes: Buffer): FileSystem {
@@ -32,7 +35,7 @@ function memoryFile(bytes: Buffer): FileSystem {
   const handle: FileHandle = {
     async read(into, offset, length, position) {
       if (++reads > budget) throw new ReadBudgetError(`more than ${budget} reads of a ${bytes.length}-byte file: the walk does not end`);
-      if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`read at position ${position}`);
+      if (!Number.isSafeInteger(position) || position < 0) throw new NegativeReadError(`read at position ${position}`);
       const n = Math.max(0, Math.min(length, bytes.length - position));
       if (n > 0) into.set(bytes.subarray(position, position + n), offset);
       return n;
@@ -50,6 +53,7 @@ function memoryFile(bytes: Buffer): FileSystem {
 /** Failures of bugs already reported (see the todo tests below), told apart from new ones. */
 function knownBug(err: unknown): string | undefined {
   if (err instanceof ReadBudgetError) return 'hang';
+  if (err instanceof NegativeReadError) return 'backwards';
   if (err instanceof RangeError && (err as { code?: string }).code === 'ERR_OUT_OF_RANGE' && /"size"/.test(err.message)) return 'alloc';
   return undefined;
 }
@@ -81,7 +85,8 @@ test('where the install reader accepts a bundle, the locator serves the same man
     const base = bases.find((b) => b.manifestBytes.equals(opened.value.manifestBytes))!;
     const served = await readBundleForServing(memoryFile(bytes), 'bundle.sfb');
     assert.ok(served.manifestBytes.equals(base.manifestBytes), 'locator found other manifest bytes');
-    assert.ok(served.sigBytes.equals(base.sigBytes), 'locator found other signature bytes');
+    // The signature entry may be edited and still hold the same signature (a trailing newline cut off).
+    assert.deepEqual(parseSignatureFile(served.sigBytes), parseSignatureFile(base.sigBytes), 'locator found another signature');
     for (const p of base.manifest.payloads) assert.ok((await served.read(p.name, 0, p.size)).equals(base.payloads.get(p.name)!), `payload ${p.name} served from the wrong place`);
     agreed++;
   });
@@ -95,12 +100,14 @@ async function tarWithHeader(edit: (h: Buffer) => void, which: 0 | 1 = 0): Promi
   return b;
 }
 
-test('locateEntries ends on a header whose size is negative', { todo: 'bundle/locate.ts: size field "-1000" (octal, -512) sets pos back to the same header: the walk never ends' }, async () => {
-  const bytes = await tarWithHeader((h) => {
-    h.fill(0, 124, 136);
-    h.write('-1000', 124, 'latin1');
-  });
-  await assert.rejects(locateEntries(memoryFile(bytes), 'bundle.sfb'), (err) => (assertTyped(err, ['SF_ERR_BUNDLE_FORMAT']), true));
+test('locateEntries refuses a header whose size is negative', { todo: 'bundle/locate.ts: size field "-1000" (octal, -512) sets pos back onto the same header, the walk never ends; "-7777" sets it before the file start' }, async () => {
+  for (const size of ['-1000', '-7777']) {
+    const bytes = await tarWithHeader((h) => {
+      h.fill(0, 124, 136);
+      h.write(size, 124, 'latin1');
+    });
+    await assert.rejects(locateEntries(memoryFile(bytes), 'bundle.sfb'), (err) => (assertTyped(err, ['SF_ERR_BUNDLE_FORMAT']), true));
+  }
 });
 
 test('locateEntries refuses a pax header larger than the file, typed and without allocating it', { todo: 'bundle/locate.ts: readAt does Buffer.alloc(size) of a pax header\'s size first: RangeError past 4 GiB or below 0, a huge allocation below' }, async () => {

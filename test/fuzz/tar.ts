@@ -52,23 +52,33 @@ function base256(n: bigint): Buffer {
 const NAMES = ['manifest.json', 'manifest.sig', 'payloads/rootfs', 'payloads/app', 'payloads/empty', 'payloads/', 'payloads/../rootfs', '../manifest.json', '/manifest.json', 'C:manifest.json', 'payloads\\rootfs', './manifest.json', 'payloads//rootfs', 'payloads/rootfs/', 'PaxHeader', '', '..'];
 const TYPEFLAGS = ['0', '\0', '1', '2', '3', '4', '5', '6', '7', 'g', 'x', 'L', 'K', 'S', 'D', 'V', 'Z'];
 
+/** A size field value, as data so a counterexample prints readably. */
+export type SizeValue = { delta: number } | { octal: number } | { base256: bigint } | { text: string };
+
 export interface HeaderEdit {
   header: number;
   field: Field;
-  value: Buffer | ((size: number) => Buffer);
+  value: Buffer | SizeValue;
   fixChecksum: boolean;
 }
 
 const text = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-const sizeValue: fc.Arbitrary<(size: number) => Buffer> = fc.oneof(
-  fc.constantFrom(0, 1, -1, 511, 512, 513, -512, 4096).map((d) => (size: number) => text(octal(Math.max(0, size + d), 12))),
-  fc.constantFrom(0, 1, 0o77777777777, 2 ** 31, 2 ** 20).map((n) => () => text(octal(n, 12))),
-  fc.constantFrom(0n, 1n, 2n ** 33n, 2n ** 53n, 2n ** 60n, 2n ** 87n - 1n).map((n) => () => base256(n)),
-  fc.constantFrom('', ' ', '-1', '-1000', '-7777', 'zz', '0x10', '  12 ', '9').map((s) => () => text(s)),
+const sizeValue: fc.Arbitrary<SizeValue> = fc.oneof(
+  fc.constantFrom(0, 1, -1, 511, 512, 513, -512, 4096).map((delta) => ({ delta })),
+  fc.constantFrom(0, 1, 0o77777777777, 2 ** 31, 2 ** 20).map((n) => ({ octal: n })),
+  fc.constantFrom(0n, 1n, 2n ** 33n, 2n ** 53n, 2n ** 60n, 2n ** 87n - 1n).map((n) => ({ base256: n })),
+  fc.constantFrom('', ' ', '-1', '-1000', '-7777', 'zz', '0x10', '  12 ', '9').map((t) => ({ text: t })),
 );
 
-const fieldValue = (field: Field): fc.Arbitrary<Buffer | ((size: number) => Buffer)> => {
+function sizeBytes(v: SizeValue, size: number): Buffer {
+  if ('delta' in v) return text(octal(Math.max(0, size + v.delta), 12));
+  if ('octal' in v) return text(octal(v.octal, 12));
+  if ('base256' in v) return base256(v.base256);
+  return text(v.text);
+}
+
+const fieldValue = (field: Field): fc.Arbitrary<Buffer | SizeValue> => {
   switch (field) {
     case 'name':
     case 'linkname':
@@ -107,7 +117,7 @@ export function applyHeaderEdits(tarBytes: Uint8Array, edits: readonly HeaderEdi
     const h = b.subarray(at, at + 512);
     const [start, len] = FIELDS[e.field];
     const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8) || 0;
-    const value = typeof e.value === 'function' ? e.value(size) : e.value;
+    const value = Buffer.isBuffer(e.value) ? e.value : sizeBytes(e.value, size);
     h.fill(0, start, start + len);
     value.copy(h, start, 0, Math.min(len, value.length));
     if (e.fixChecksum) text(octal(checksum(h), 7) + '\0').copy(h, 148);
