@@ -91,12 +91,14 @@ export async function assertNoStrays(): Promise<void> {
 interface TestLike {
   name: string;
   diagnostic(message: string): void;
+  /** false: leave this run out of the FUZZ_REPORT table (the harness's self-tests). */
+  report?: boolean;
 }
 
 function report(t: TestLike, cases: number, ms: number, failed: boolean): void {
   t.diagnostic(`${cases} cases in ${ms.toFixed(0)} ms (seed ${SEED}, FUZZ_RUNS ${MULTIPLIER})`);
   const file = process.env['FUZZ_REPORT'];
-  if (file) {
+  if (file && t.report !== false) {
     const caller = basename(process.argv[1] ?? 'unknown');
     appendFileSync(file, JSON.stringify({ file: caller, property: t.name, cases, ms: Math.round(ms), seed: SEED, failed }) + '\n');
   }
