@@ -42,9 +42,13 @@ export async function startMosquitto(): Promise<BenchBroker> {
     child.once('error', (e) => reject(new Error(`cannot start mosquitto (apt-get install mosquitto): ${e.message}`)));
     child.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}: ${log}`)));
   });
+  // If the bench dies (an exception, a closed stdout), the broker must not outlive it.
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   return {
     url: `mqtt://127.0.0.1:${port}`,
     async stop() {
+      process.off('exit', killOnExit);
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await once(child, 'exit');

@@ -81,6 +81,10 @@ export async function startMosquitto(extraConf: string[] = []): Promise<Mosquitt
   await fsp.writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information', ...extraConf, ''].join('\n'));
   const launch = async (): Promise<ChildProcess> => {
     const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // A test process that dies early must not leave its broker behind.
+    const killOnExit = (): void => void child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.off('exit', killOnExit));
     let log = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
