@@ -43,7 +43,7 @@ export interface RollbackResult {
  * the booted slot (disarm, no reboot needed); otherwise the other slot, which must hold a
  * verified release.
  */
-export async function rollback(dev: Device): Promise<RollbackResult> {
+export async function rollback(dev: Device, opts: { trialFailed?: boolean } = {}): Promise<RollbackResult> {
   const view = await readDevice(dev);
   const { booted, primary } = view.slots;
   if (primary !== booted) {
@@ -52,12 +52,14 @@ export async function rollback(dev: Device): Promise<RollbackResult> {
   }
   const to = otherSlot(booted);
   const record = view.state.slots[to];
-  if (!record) {
+  // A failed trial goes back to the slot it came from even if that slot was never recorded
+  // (a base image flashed without a state file): it booted fine before this update.
+  if (!record && !(opts.trialFailed && view.slots.trial)) {
     throw new SlotStateError(`cannot roll back: slot ${to} holds no verified release`, { details: { slot: to } });
   }
-  if (record.securityVersion < view.state.securityFloor) {
+  if (record && record.securityVersion < view.state.securityFloor) {
     throw new SlotStateError(`cannot roll back: slot ${to} (security version ${record.securityVersion}) is below the floor ${view.state.securityFloor}`);
   }
   await dev.env.update({ [dev.config.slotVariable]: to, upgrade_available: '0', bootcount: '0' });
-  return { from: booted, to, version: record.version, needsReboot: true };
+  return { from: booted, to, version: record?.version, needsReboot: true };
 }
