@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { serveRelease } from '../../src/transfer/publisher.js';
 import type { ChunkSink } from '../../src/transfer/receiver.js';
-import { connect, makeRelease, sha256File, startMosquitto, tempDir, type Mosquitto } from './support.js';
+import { connect, makeRelease, makeStreamedRelease, sha256File, startMosquitto, tempDir, type Mosquitto, type TestRelease } from './support.js';
 import { device } from './harness.js';
 
 let broker: Mosquitto;
@@ -106,5 +106,23 @@ test('a device process killed with SIGKILL mid-download resumes and fetches only
   } finally {
     await dev.close();
     await server.close({ withdraw: true });
+  }
+});
+
+test('a 1 GiB payload (no size cap) arrives intact', async (t) => {
+  const rel = makeStreamedRelease(1024 * 1024 * 1024, 1024 * 1024, [3, 500, 501, 1023]);
+  const server = await serveRelease(pub, { board: 'test-board', ...rel });
+  const dev = await device(broker.url, 'dev-1g', dir, { ...rel, payload: Buffer.alloc(0) } as TestRelease);
+  try {
+    const started = Date.now();
+    const res = await dev.fetch({ timeoutMs: 120_000 });
+    t.diagnostic(`1 GiB in ${((Date.now() - started) / 1000).toFixed(1)} s; ${JSON.stringify(res.stats)}`);
+    assert.equal(await sha256File(dev.target), rel.sha256);
+    assert.equal(res.stats.chunksWritten, 1024 - 4);
+    assert.equal(server.stats.framesSent, 1024 - 4);
+  } finally {
+    await dev.close();
+    await server.close({ withdraw: true });
+    await fsp.rm(dev.target, { force: true });
   }
 });

@@ -3,7 +3,8 @@
 // and clients that connect with fast reconnects.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
@@ -201,4 +202,54 @@ export async function sha256File(file: string): Promise<string> {
 
 export async function tempDir(prefix = 'sf-transfer-'): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * A release whose bytes are computed per chunk (AES-CTR keystream keyed by the chunk index),
+ * so a 1 GiB payload never sits in memory. Chunks listed in `zeroChunks` are zeros.
+ */
+export function makeStreamedRelease(size: number, chunkSize: number, zeroChunks: number[] = []): Omit<TestRelease, 'payload'> {
+  const zero = new Set(zeroChunks);
+  const chunk = (i: number): Buffer => {
+    const n = Math.min(chunkSize, size - i * chunkSize);
+    if (zero.has(i)) return Buffer.alloc(n);
+    const iv = Buffer.alloc(16);
+    iv.writeUInt32BE(i, 0);
+    return createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), iv).update(Buffer.alloc(n));
+  };
+  const b = new ChunkTableBuilder(chunkSize);
+  const h = createHash('sha256');
+  for (let i = 0; i * chunkSize < size; i++) {
+    const c = chunk(i);
+    h.update(c);
+    b.add(crc32(c), zero.has(i));
+  }
+  const sha256 = h.digest('hex');
+  const manifestBytes = serializeManifest(
+    parseManifest(
+      serializeManifest({
+        format: MANIFEST_FORMAT,
+        compatible: ['test-board'],
+        version: '2.0.0',
+        securityVersion: 0,
+        created: '2026-01-01T00:00:00Z',
+        keyId: '0123456789abcdef',
+        payloads: [{ name: 'rootfs', size, sha256, ...b.finish() }],
+      }),
+    ),
+  );
+  const manifest = parseManifest(manifestBytes);
+  return {
+    releaseId: releaseId(manifestBytes),
+    manifest,
+    manifestBytes,
+    sigBytes: Buffer.from('not-a-real-signature'),
+    table: new ChunkTable(manifest.payloads[0]!),
+    sha256,
+    openPayload: async (_n, offset, length) => {
+      const c = chunk(offset / chunkSize);
+      assert.equal(c.length, length);
+      return c;
+    },
+  };
 }
