@@ -5,21 +5,23 @@
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { ChunkTable, releaseId as computeReleaseId, type Manifest } from '../bundle/manifest.js';
-import { errorMessage, IoError, SlotflipError } from '../errors.js';
+import { ConfigError, errorMessage, IoError, SlotflipError } from '../errors.js';
 import { realFs, type FileSystem } from '../platform/fs.js';
 import { decodeEnvelope } from './envelope.js';
 import { FrameError, TransferAbortedError, TransferTimeoutError } from './errors.js';
 import { ChunkLedger, type ChunkSink, type WantedPayload } from './ledger.js';
 import { messageRouter, setNoDelay } from './mqtt.js';
-import { releaseTopics, type ReleaseTopics } from './topics.js';
+import { releaseTopics, releaseTopicsFromBase, type ReleaseTopics } from './topics.js';
 import { FrameIntake, type ReceiverStats } from './intake.js';
 
 export type { ChunkSink } from './ledger.js';
 export type { ReceiverStats } from './intake.js';
 
 export interface ReceiveOptions {
+  /** Where the release lives: its base topic from an announcement, or prefix + board. */
+  topic?: string;
   prefix?: string;
-  board: string;
+  board?: string;
   releaseId: string;
   deviceId: string;
   /** Checks signature and policy; returns the manifest or throws a SlotflipError to refuse. */
@@ -81,7 +83,8 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
     private readonly o: ReceiveOptions,
   ) {
     super();
-    this.topics = releaseTopics(o.prefix, o.board, o.releaseId);
+    if (o.topic === undefined && o.board === undefined) throw new ConfigError('a release receiver needs the release topic or the board');
+    this.topics = o.topic !== undefined ? releaseTopicsFromBase(o.topic) : releaseTopics(o.prefix, o.board!, o.releaseId);
     this.finished.catch(() => undefined);
   }
 

@@ -37,7 +37,8 @@ export function transferSuite(name: string, startBroker: () => Promise<Broker>):
       const server = await serveRelease(pub, { board: 'test-board', ...rel });
       const dev = await device(broker.url, 'dev-full', dir, rel);
       try {
-        const res = await dev.fetch();
+        // The release found through its announcement's topic, as the agent does.
+        const res = await dev.fetch({ board: undefined, topic: server.topics.base });
         assert.equal(await sha256File(dev.target), rel.sha256);
         assert.equal(res.stats.zeroChunks, 4);
         assert.equal(res.stats.chunksWritten, rel.table.count - 4);
