@@ -1,40 +1,50 @@
 // Loss on the device side of a release stream, without touching src/transfer: after the
 // transfer's MessageRouter is installed on a client, wrap its handleMessage so a share of the
 // chunk frames (never sync frames) is acknowledged to the broker and thrown away unseen, as
-// if the radio had lost them. Each device draws from its own seeded generator.
+// if the radio had lost them. Whether a frame is lost depends only on (seed, epoch, seq), the
+// publish's identity: devices given one seed lose exactly the same frames, whatever order or
+// timing they see them in; devices given their own seeds lose independently.
 
 import type { MqttClient } from 'mqtt';
 import { messageRouter } from '../../src/transfer/mqtt.js';
-import { FRAME_HEADER_BYTES } from '../../src/transfer/frame.js';
+import { decodeFrame, FLAG_SYNC } from '../../src/transfer/frame.js';
 
 export interface LossStats {
   seen: number;
   dropped: number;
 }
 
-/** xorshift32: reproducible per device, no shared state between devices. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
+/** murmur3's 32-bit finaliser over the three words: a well-spread value in [0, 1). */
+function uniform(seed: number, epoch: number, seq: number): number {
+  let h = seed >>> 0;
+  for (const w of [epoch, seq]) {
+    h ^= w >>> 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  return (h >>> 0) / 2 ** 32;
 }
 
 export function dropChunkFrames(client: MqttClient, chunksTopic: string, rate: number, seed: number): LossStats {
   messageRouter(client); // the router wraps handleMessage first; our wrapper goes outside it
   const stats: LossStats = { seen: 0, dropped: 0 };
-  const next = rng(seed);
   const routed = client.handleMessage.bind(client);
   client.handleMessage = (packet, callback) => {
-    if (packet.topic === chunksTopic && (packet.payload as Buffer).length > FRAME_HEADER_BYTES) {
-      stats.seen++;
-      if (next() < rate) {
-        stats.dropped++;
-        callback();
-        return;
+    if (packet.topic === chunksTopic) {
+      let frame;
+      try {
+        frame = decodeFrame(packet.payload as Buffer, Number.MAX_SAFE_INTEGER);
+      } catch {
+        frame = undefined; // not ours to judge: the receiver counts bad frames itself
+      }
+      if (frame && !(frame.flags & FLAG_SYNC)) {
+        stats.seen++;
+        if (uniform(seed, frame.epoch, frame.seq) < rate) {
+          stats.dropped++;
+          callback();
+          return;
+        }
       }
     }
     routed(packet, callback);
