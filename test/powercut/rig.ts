@@ -159,8 +159,11 @@ export class Rig {
     order: (count: number) => number[] = (n) => [...Array(n).keys()],
     /** For controls: replace the slot sink (e.g. one that forgets to sync). */
     wrapSink: (sink: ChunkSink) => ChunkSink = (sink) => sink,
+    /** A new offer of the release (the agent drops an old bitmap), not a resume after a restart. */
+    opts: { fresh?: boolean } = {},
   ): Promise<{ resumed: number; fetched: number }> {
     const opened = await openBundle(Readable.from([release.bundle]), { trustedKeys: this.world.trusted });
+    if (opts.fresh) await removeTransferState(this.fs, this.config.dataDir, release.releaseId);
     const manifest = opened.manifest;
     await opened.close(); // the manifest is what travels first; chunks come from the publisher
     const dev = this.device();
@@ -172,6 +175,7 @@ export class Rig {
       const ledger = new ChunkLedger(this.fs, this.config.dataDir, release.releaseId, [wanted], wrapSink(slotSink(table, prep.writer)), {
         chunks: this.config.syncEveryChunks,
         bytes: 16 * 1024 * 1024,
+        writesInFlight: 1, // one write at a time: every cut point is a distinct, repeatable call
       });
       await ledger.load(() => undefined); // a damaged bitmap means: fetch everything again
       let fetched = 0;
