@@ -42,6 +42,8 @@ export interface IntakeOptions {
   idleMs: number;
   onWarning(err: Error): void;
   onProgress(): void;
+  /** A new chunk was written (not yet durable): the transfer is alive. */
+  onChunk(): void;
   onComplete(): void;
   onError(err: unknown): void;
 }
@@ -171,6 +173,7 @@ export class FrameIntake {
     await this.ledger.write(p, chunk, data);
     this.stats.chunksWritten++;
     this.stats.bytesWritten += data.length;
+    this.o.onChunk();
   }
 
   /** Called by the receiver's watchdog: sync idle writes, ask again after silence. */
@@ -192,8 +195,14 @@ export class FrameIntake {
     this.send('join');
   }
 
-  sendDone(): void {
-    this.send('done');
+  /** Tells the publisher we are complete; waits briefly for the broker to take it. */
+  async sendDone(): Promise<void> {
+    const delivered = new Promise<void>((resolve) => this.send('done', () => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    // Best effort: a broker outage now must not hold up a finished transfer; the publisher
+    // also hears of the device through its status.
+    await Promise.race([delivered, new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
   }
 
   private report(): void {
@@ -205,7 +214,7 @@ export class FrameIntake {
     }
   }
 
-  private send(kind: DeviceMessageKind): void {
+  private send(kind: DeviceMessageKind, onSent?: () => void): void {
     if (this.ackTimer) {
       clearTimeout(this.ackTimer);
       this.ackTimer = undefined;
@@ -217,6 +226,9 @@ export class FrameIntake {
       if (this.joins++ > 0 || kind === 'request') for (const b of missing.values()) this.stats.chunksRerequested += b.count;
     }
     const msg = encodeDeviceMessage({ kind, device: this.o.deviceId, epoch: this.epoch, seq: this.seq, ...this.ledger.progress(), ...(missing ? { missing } : {}) });
-    this.client.publish(this.o.topics.requests, msg, { qos: 1 }, (err) => err && this.o.onWarning(err));
+    this.client.publish(this.o.topics.requests, msg, { qos: 1 }, (err) => {
+      if (err) this.o.onWarning(err);
+      onSent?.();
+    });
   }
 }

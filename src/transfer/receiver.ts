@@ -43,7 +43,7 @@ export interface ReceiveOptions {
   ackDelayMs?: number;
   /** Nothing arrived for this long while chunks are missing: ask again (default 3 s). */
   idleMs?: number;
-  /** No manifest, or no new chunk, for this long: give up with SF_ERR_TRANSFER_TIMEOUT (default 5 min). */
+  /** No manifest, or no new chunk written, for this long: give up with SF_ERR_TRANSFER_TIMEOUT (default 5 min). */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -191,9 +191,10 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
       idleMs: o.idleMs ?? 3000,
       onWarning: (err) => this.emit('warning', err),
       onProgress: () => {
-        this.lastProgressAt = Date.now();
+        this.lastProgressAt = Date.now(); // also while all-zero chunks are written, before any frame
         this.emit('progress', ledger.progress());
       },
+      onChunk: () => (this.lastProgressAt = Date.now()),
       onComplete: () => this.finish.resolve(),
       onError: (err) => this.fail(err),
     });
