@@ -11,6 +11,8 @@ import { serveRelease } from '../../src/transfer/publisher.js';
 import { encodeEnvelope } from '../../src/transfer/envelope.js';
 import { encodeFrame, releaseIdBytes } from '../../src/transfer/frame.js';
 import { releaseTopics } from '../../src/transfer/topics.js';
+import { encodeDeviceMessage } from '../../src/transfer/messages.js';
+import { Bitmap } from '../../src/transfer/bitmap.js';
 import { connect, makeRelease, sha256File, tempDir, type Broker } from './support.js';
 import { device } from './harness.js';
 
@@ -206,6 +208,28 @@ export function transferSuite(name: string, startBroker: () => Promise<Broker>):
         await rogue.endAsync(true);
         await dev.close();
         await server?.close({ withdraw: true });
+      }
+    });
+
+    test('a device that joins and goes silent holds the stream back only until it counts as stalled', async () => {
+      const rel = makeRelease(2 * 1024 * 1024, 64 * 1024, [], 19);
+      const server = await serveRelease(pub, { board: 'test-board', ...rel, window: { frames: 4, stallMs: 300 } });
+      const ghost = await connect(broker.url, 'ghost');
+      const dev = await device(broker.url, 'dev-alive', dir, rel);
+      try {
+        const all = new Bitmap(rel.table.count);
+        all.addRange(0, rel.table.count);
+        const join = encodeDeviceMessage({ kind: 'join', device: 'ghost', epoch: 0, seq: 0, have: 0, total: rel.table.count, bytes: 0, totalBytes: rel.payload.length, missing: new Map([[0, all]]) });
+        await ghost.publishAsync(server.topics.requests, join, { qos: 1 });
+        const started = Date.now();
+        const res = await dev.fetch();
+        assert.equal(await sha256File(dev.target), rel.sha256);
+        assert.equal(res.stats.chunksWritten, rel.table.count);
+        assert.ok(Date.now() - started >= 300, 'the silent device was never waited for');
+      } finally {
+        await ghost.endAsync(true);
+        await dev.close();
+        await server.close({ withdraw: true });
       }
     });
 
