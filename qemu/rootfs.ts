@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { BoardProfile } from '../src/board/profile.js';
 import { QemuError } from './errors.js';
 import { run } from './exec.js';
-import type { TargetPackages } from './deps.js';
+import { repoRoot, type TargetPackages } from './deps.js';
 import { buildInitramfs } from './initramfs.js';
 import { copyModules, ensureDepmod, moduleLoadOrder } from './modules.js';
 import { copyPackage, initTree, installBusybox, treeBytes, writeFile } from './staging.js';
@@ -72,6 +72,8 @@ export async function buildSlotImage(o: SlotImageOptions): Promise<SlotImage> {
   copyModules(pk.kernel.root, pk.kernelRelease, [...mods, ...wdFiles], tree);
 
   fs.copyFileSync(o.bundle, path.join(tree, 'usr/lib/slotflip/slotflip.mjs'));
+  // Where src/board/profile.ts looks last: the agent loads its board profile by name.
+  fs.cpSync(path.join(repoRoot(), 'board-profiles'), path.join(tree, 'usr/share/slotflip/board-profiles'), { recursive: true });
   writeFile(tree, 'usr/bin/slotflip', '#!/bin/sh\nexec node /usr/lib/slotflip/slotflip.mjs "$@"\n', 0o755);
   if (o.workerDir && fs.existsSync(o.workerDir)) {
     fs.cpSync(o.workerDir, path.join(tree, 'opt/slotflip-worker'), { recursive: true, verbatimSymlinks: true });

@@ -69,6 +69,14 @@ test(`${BOARD}: first boot reaches slot A through the bootloader; Node 18 runs t
     assert.equal(help.code, 0, help.output);
     assert.match(help.output, /usage: slotflip <command>/);
 
+    // Linux sees the env the bootloader uses, through the guest's /etc/fw_env.config.
+    const guestEnv = await vm.sh('fw_printenv slotflip_slot upgrade_available', 60_000);
+    assert.equal(guestEnv.code, 0, guestEnv.output);
+    assert.match(guestEnv.output, /^slotflip_slot=a$/m);
+    assert.match(guestEnv.output, /^upgrade_available=0$/m);
+    const profile = await vm.sh(`test -f /usr/share/slotflip/board-profiles/${BOARD}.json`);
+    assert.equal(profile.code, 0, 'the agent finds its board profile where src/board/profile.ts looks');
+
     // User networking with restrict=on: the forwarded broker address answers, the world does not.
     const fwd = await vm.sh('echo hello | nc -w 5 10.0.2.100 1883');
     assert.match(fwd.output, /echo:hello/);
