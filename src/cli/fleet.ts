@@ -16,9 +16,10 @@ export const fleetOptions = {
   'topic-prefix': { type: 'string', arg: 'PREFIX', help: 'topic prefix (default slotflip)' },
   username: { type: 'string', arg: 'NAME', help: 'broker user name' },
   password: { type: 'string', arg: 'SECRET', help: 'broker password (or $SLOTFLIP_MQTT_PASSWORD)' },
+  ca: { type: 'string', arg: 'CA.pem', help: 'CA certificate that signed the broker\'s TLS certificate (mqtts://)' },
 } satisfies Record<string, OptionSpec>;
 
-type FleetValues = { broker?: string | undefined; 'topic-prefix'?: string | undefined; username?: string | undefined; password?: string | undefined };
+type FleetValues = { broker?: string | undefined; 'topic-prefix'?: string | undefined; username?: string | undefined; password?: string | undefined; ca?: string | undefined };
 
 export class BrokerError extends SlotflipError {
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -32,6 +33,7 @@ export async function connectOperator(v: FleetValues, env: NodeJS.ProcessEnv): P
   if (v.username) opts.username = v.username;
   const password = v.password ?? env['SLOTFLIP_MQTT_PASSWORD'];
   if (password) opts.password = password;
+  if (v.ca) opts.ca = readFileSync(v.ca);
   try {
     return await mqtt.connectAsync(url, opts);
   } catch (cause) {

@@ -46,7 +46,7 @@ test('refuses malformed signature files (SF_ERR_SIGNATURE)', () => {
   assert.throws(() => verifyManifest(manifestBytes, Buffer.from(JSON.stringify(truncated)), { trustedKeys: [signer.trusted] }), code('SF_ERR_SIGNATURE'));
 });
 
-test('an endorsement by a trusted key does not make an untrusted signer trusted in v1', () => {
+test('a forged endorsement (not signed by the trusted key it names) does not make an untrusted signer trusted', () => {
   const newKey = newSigner();
   const bytes = serializeManifest(manifestFor(newKey, [payloadEntry('rootfs', Buffer.from('abc'))]));
   const raw = publicKeyRaw(newKey.publicKey);
