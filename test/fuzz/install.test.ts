@@ -73,7 +73,7 @@ test('installBundle of damaged bundles: no write outside the inactive slot and d
   const outcomes = new Map<string, number>();
   await fuzzAsync(
     t,
-    150,
+    100,
     fc.record({ recipe: recipeArb(bases), piece: fc.constantFrom(512, 4096, 65536) }),
     async ({ recipe, piece }) => {
       const bytes = await buildRecipe(recipe, bases);

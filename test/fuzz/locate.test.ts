@@ -61,7 +61,7 @@ function knownBug(err: unknown): string | undefined {
 const known = new Map<string, number>();
 
 test('locateEntries and readBundleForServing: damaged bundles are located or refused typed, in bounded reads', async (t) => {
-  await fuzzAsync(t, 1200, recipeArb(bases), async (recipe) => {
+  await fuzzAsync(t, 1000, recipeArb(bases), async (recipe) => {
     const bytes = await buildRecipe(recipe, bases);
     for (const run of [() => locateEntries(memoryFile(bytes), 'bundle.sfb'), () => readBundleForServing(memoryFile(bytes), 'bundle.sfb')]) {
       try {
@@ -78,7 +78,7 @@ test('locateEntries and readBundleForServing: damaged bundles are located or ref
 
 test('where the install reader accepts a bundle, the locator serves the same manifest, signature and payloads', async (t) => {
   let agreed = 0;
-  await fuzzAsync(t, 600, recipeArb(bases), async (recipe) => {
+  await fuzzAsync(t, 400, recipeArb(bases), async (recipe) => {
     const bytes = await buildRecipe(recipe, bases);
     const opened = await outcomeAsync(() => consume(streamOf(bytes, 4096), OPTS, 'read'), BUNDLE_CODES);
     if (!opened.ok) return;
