@@ -4,7 +4,8 @@
 // (each receiver runs in a child process), and a chunk-size sweep.
 //
 //   node --import tsx bench/mqtt-transfer.ts [--size MiB] [--chunk KiB] [--runs N] [--no-sweep] [--sweep-runs N] [--json FILE]
-//   SF_BENCH_DEBUG=1 prints per-run timings; SF_BENCH_NODE_ARGS adds node flags to the children.
+//   SF_BENCH_DEBUG=1 prints per-run timings; SF_BENCH_NODE_ARGS adds node flags to the children;
+//   SF_BENCH_RECEIVER_OPTS='{"syncEveryBytes":33554432}' overrides receiver options (tuning).
 
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
