@@ -78,7 +78,7 @@ export function verifyCommand(message: Uint8Array, check: CommandCheck): Operato
     throw fail('SF_ERR_COMMAND_FORMAT', 'signed command is not JSON');
   }
   if (typeof cmd !== 'object' || cmd === null || !(COMMAND_TYPES as readonly string[]).includes(cmd.type) || typeof cmd.id !== 'string' || !cmd.id) {
-    throw fail('SF_ERR_COMMAND_FORMAT', `unknown command type ${String(cmd.type)}`);
+    throw fail('SF_ERR_COMMAND_FORMAT', `not a command: ${JSON.stringify(cmd)?.slice(0, 80)}`);
   }
   if (cmd.deviceId !== check.deviceId) throw fail('SF_ERR_COMMAND_TARGET', `command is for ${cmd.deviceId}, not ${check.deviceId}`);
   const now = (check.now ?? new Date()).getTime();

@@ -18,16 +18,30 @@ function field(h: Buffer, start: number, len: number): string {
   return s.subarray(0, nul < 0 ? len : nul).toString('utf8');
 }
 
+/** Largest pax extended header read (they hold a path and a size here). */
+const MAX_PAX_BYTES = 64 * 1024;
+
 function sizeField(h: Buffer): number {
   const raw = h.subarray(124, 136);
   if (raw[0]! & 0x80) {
-    // GNU base-256: big-endian binary in the remaining bytes.
+    // GNU base-256: big-endian binary in the remaining bytes (a set sign bit means negative).
+    if (raw[0]! & 0x40) throw new BundleFormatError('tar header has a negative size');
     let n = 0;
     for (let i = 1; i < 12; i++) n = n * 256 + raw[i]!;
     return n;
   }
   const text = field(h, 124, 12).trim();
+  if (!/^[0-7]*$/.test(text)) throw new BundleFormatError(`tar header size ${JSON.stringify(text)} is not octal`);
   return text ? parseInt(text, 8) : 0;
+}
+
+/** The header checksum: the sum of all bytes with the checksum field read as spaces. */
+function checksumOk(h: Buffer): boolean {
+  const text = field(h, 148, 8).trim();
+  if (!/^[0-7]+$/.test(text)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  return sum === parseInt(text, 8);
 }
 
 function paxRecords(data: Buffer): Map<string, string> {
@@ -68,17 +82,25 @@ export async function locateEntries(fs: FileSystem, file: string): Promise<Locat
     while (pos + 512 <= total) {
       const h = await readAt(fh, pos, 512);
       if (h.every((b) => b === 0)) break;
+      if (!checksumOk(h)) throw new BundleFormatError(`tar header at ${pos} has a bad checksum`);
       const type = String.fromCharCode(h[156]!);
       let size = sizeField(h);
       const data = pos + 512;
+      if (data + size > total) throw new BundleFormatError(`tar entry at ${pos} claims ${size} bytes; the file ends at ${total}`);
       if (type === 'x') {
+        if (size > MAX_PAX_BYTES) throw new BundleFormatError(`pax header at ${pos} is ${size} bytes, more than ${MAX_PAX_BYTES}`);
         pax = paxRecords(await readAt(fh, data, size));
       } else if (type === 'g') {
         // Global pax header: nothing slotflip writes depends on it.
       } else {
         const prefix = field(h, 345, 155);
         let name = pax.get('path') ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
-        if (pax.has('size')) size = Number(pax.get('size'));
+        if (pax.has('size')) {
+          const text = pax.get('size')!;
+          if (!/^\d+$/.test(text)) throw new BundleFormatError(`pax size ${JSON.stringify(text)} is not a number`);
+          size = Number(text);
+          if (data + size > total) throw new BundleFormatError(`tar entry at ${pos} claims ${size} bytes; the file ends at ${total}`);
+        }
         if (type === '0' || type === '\0') entries.push({ name, offset: data, size });
         pax = new Map();
         name = '';

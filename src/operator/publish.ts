@@ -5,7 +5,8 @@
 import type { MqttClient } from 'mqtt';
 import { realFs, type FileSystem } from '../platform/fs.js';
 import { SlotflipError } from '../errors.js';
-import { parseManifest, releaseId as computeReleaseId, type Manifest } from '../bundle/manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, releaseId as computeReleaseId, type Manifest } from '../bundle/manifest.js';
+import { MAX_SIGNATURE_BYTES } from '../bundle/signature.js';
 import { locateBundle } from '../bundle/locate.js';
 import { verifyManifest } from '../bundle/verify.js';
 import type { TrustedKey } from '../crypto/index.js';
@@ -43,9 +44,13 @@ export interface PublishResult {
 
 export class PublishError extends SlotflipError {}
 
-async function readRange(fs: FileSystem, file: string, offset: number, length: number): Promise<Buffer> {
+async function readRange(fs: FileSystem, file: string, offset: number, length: number, max = Number.MAX_SAFE_INTEGER): Promise<Buffer> {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || length > max) {
+    throw new PublishError('SF_ERR_BUNDLE_FORMAT', `${file}: an entry of ${length} bytes at ${offset} is out of range`);
+  }
   const fh = await fs.open(file, 'read');
   try {
+    if (offset + length > (await fh.stat()).size) throw new PublishError('SF_ERR_BUNDLE_FORMAT', `${file} ends before its entry at ${offset} (${length} bytes)`);
     const buf = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
@@ -62,8 +67,8 @@ async function readRange(fs: FileSystem, file: string, offset: number, length: n
 /** The manifest and signature bytes of a bundle file, and a reader of its payload bytes. */
 export async function readBundleForServing(fs: FileSystem, file: string): Promise<{ manifest: Manifest; manifestBytes: Buffer; sigBytes: Buffer; read(name: string, offset: number, length: number): Promise<Buffer> }> {
   const loc = await locateBundle(fs, file);
-  const manifestBytes = await readRange(fs, file, loc.manifest.offset, loc.manifest.size);
-  const sigBytes = await readRange(fs, file, loc.signature.offset, loc.signature.size);
+  const manifestBytes = await readRange(fs, file, loc.manifest.offset, loc.manifest.size, MAX_MANIFEST_BYTES);
+  const sigBytes = await readRange(fs, file, loc.signature.offset, loc.signature.size, MAX_SIGNATURE_BYTES);
   const manifest = parseManifest(manifestBytes);
   for (const p of manifest.payloads) {
     const e = loc.payloads.get(p.name);

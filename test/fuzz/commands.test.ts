@@ -98,7 +98,7 @@ test('verifyCommand: arbitrary bodies signed by trusted, revoked and unknown key
   fuzzSync(t, 1500, fc.tuple(body, key).map(([b, k]) => envelope(b, k)).filter((b) => !isNullCase(b)), checkAccepted);
 });
 
-test('verifyCommand: an envelope or signed body that is JSON null is refused with SF_ERR_COMMAND_FORMAT', { todo: 'agent/commands.ts reads env.format / cmd.type of null: TypeError instead of SF_ERR_COMMAND_FORMAT' }, () => {
+test('verifyCommand: an envelope or signed body that is JSON null is refused with SF_ERR_COMMAND_FORMAT', () => {
   for (const msg of [Buffer.from('null'), envelope(null)]) {
     assert.throws(() => verifyCommand(msg, CHECK), (err: { code?: string }) => err.code === 'SF_ERR_COMMAND_FORMAT');
   }
