@@ -12,10 +12,10 @@ import * as path from 'node:path';
 import { compareInstalls } from './lib/compare.js';
 import { emit, skipped } from './lib/metric.js';
 import { makePki } from './lib/pki.js';
-import { hasTool, runTimed } from './lib/system.js';
+import { debianVersion, hasTool, runTimed } from './lib/system.js';
 
 const NAME = 'install-vs-rauc';
-const LABEL = 'rauc install (1.8, plain bundle)';
+const LABEL = `rauc install (${debianVersion('rauc') ?? 'version unknown'}, plain bundle)`;
 const missing = ['rauc', 'mksquashfs', 'dbus-daemon', 'openssl'].filter((t) => !hasTool(t));
 
 /** Starts a private bus; resolves with its address once the daemon prints it. */

@@ -14,10 +14,10 @@ import * as path from 'node:path';
 import { compareInstalls } from './lib/compare.js';
 import { emit, skipped, spread } from './lib/metric.js';
 import { makePki, type Pki } from './lib/pki.js';
-import { hasTool, runTimed } from './lib/system.js';
+import { debianVersion, hasTool, runTimed } from './lib/system.js';
 
 const NAME = 'install-vs-swupdate';
-const LABEL = 'swupdate -i (2022.12, raw, streamed) + fsync';
+const LABEL = `swupdate -i (${debianVersion('swupdate') ?? 'version unknown'}, raw, streamed) + fsync`;
 const missing = ['swupdate', 'cpio', 'openssl', 'sync'].filter((t) => !hasTool(t));
 
 async function sha256(file: string): Promise<string> {

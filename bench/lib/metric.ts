@@ -47,9 +47,10 @@ export function argValue(argv: string[], flag: string): string | undefined {
 
 /** Prints the rows and writes them to the `--json FILE` of argv, if given. */
 export function emit(metrics: Metric[], argv: string[] = process.argv): void {
+  const show = (x: number): string => (Number.isFinite(x) ? String(x) : '-');
   for (const m of metrics) {
     const ratio = m.ratio === null ? '' : `  ratio ${m.ratio}`;
-    console.log(`  ${m.name.padEnd(20)} ${String(m.value).padStart(9)} ${m.unit.padEnd(6)} baseline ${m.baselineValue} (${m.baseline})${ratio}`);
+    console.log(`  ${m.name.padEnd(20)} ${show(m.value).padStart(9)} ${m.unit.padEnd(6)} baseline ${show(m.baselineValue)} (${m.baseline})${ratio}`);
     if (m.note) console.log(`  ${''.padEnd(20)} ${m.note}`);
   }
   const file = argValue(argv, '--json');

@@ -26,6 +26,12 @@ export function hasTool(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** The installed Debian package's version ("1.8-2"), or undefined when dpkg does not know it. */
+export function debianVersion(pkg: string): string | undefined {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout ? r.stdout.trim() : undefined;
+}
+
 export interface Timed {
   code: number | null;
   seconds: number;
