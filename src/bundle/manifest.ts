@@ -9,8 +9,9 @@ import { SlotflipError } from '../errors.js';
 export const MANIFEST_FORMAT = 'slotflip-manifest/1';
 /** Largest manifest accepted (a 16 GiB payload at 64 KiB chunks has a ~1.4 MB table). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** Default chunk size of new bundles; the MQTT transfer sends one chunk per frame. */
-export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+/** Default chunk size of new bundles; the MQTT transfer sends one chunk per frame. 512 KiB
+ * used the least CPU per MiB in the measurements of docs/protocol.md. */
+export const DEFAULT_CHUNK_SIZE = 512 * 1024;
 export const MIN_CHUNK_SIZE = 4 * 1024;
 export const MAX_CHUNK_SIZE = 8 * 1024 * 1024;
 

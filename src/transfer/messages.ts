@@ -108,6 +108,8 @@ function decodeMissing(entry: WireMissing, count: number): Bitmap {
     return new Bitmap(count, raw);
   }
   if (!Array.isArray(entry.ranges)) throw new FrameError('missing entry has neither ranges nor bitmap');
+  // Senders switch to the bitmap form past MAX_RANGES; more ranges only cost the publisher time.
+  if (entry.ranges.length > MAX_RANGES) throw new FrameError(`missing entry lists ${entry.ranges.length} ranges, more than ${MAX_RANGES}`);
   const bits = new Bitmap(count);
   for (const r of entry.ranges) {
     if (!Array.isArray(r) || r.length !== 2) throw new FrameError('missing range is not [from, to]');
