@@ -16,7 +16,7 @@ import { publishBundle, readBundleForServing, type DeviceOutcome } from '../../s
 import { realFs } from '../../src/platform/fs.js';
 import { encodeEnvelope } from '../../src/transfer/envelope.js';
 import { SIM_HEADER_BYTES, simRootfsImage } from '../../src/simulator/rootfs.js';
-import { deviceEnv, deviceState, makeFleet, runInProcess, type Fleet } from '../agent/fleet.js';
+import { deviceEnv, deviceState, makeFleet, runInProcess, watchStatus, type Fleet } from '../agent/fleet.js';
 import type { Broker } from '../transfer/support.js';
 import { FaultProxy, seededRandom, type FaultPlan, type ProxyStats } from './proxy.js';
 import { RoguePublisher, type RogueOptions, type RogueStats } from './rogue.js';
@@ -49,8 +49,10 @@ export interface RunResult {
   seed: number;
   ms: number;
   devices: Map<string, DeviceResult>;
-  /** Broken promises: a flipped env over a slot that is not a verified image, an untyped failure, no outcome. */
+  /** Broken promises: a flipped env over a slot that is not a verified image, a wrong commit, no outcome. */
   violations: string[];
+  /** Failures without a typed SF_ERR_* code (SF_ERR_INTERNAL): the device stayed safe, but the error says nothing. */
+  untyped: string[];
   proxy: ProxyStats | undefined;
   rogue: RogueStats | undefined;
   bytesSent: number;
@@ -123,6 +125,7 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
   const op = await mqtt.connectAsync(spec.broker.url, { clientId: `sf-fault-op-${spec.seed}-${spec.ids[0]}`, reconnectPeriod: 200 });
   let rogue: RoguePublisher | undefined;
   const retained: string[] = [];
+  let forgedRid: string | undefined;
   let result: Awaited<ReturnType<typeof publishBundle>> | undefined;
   try {
     if (spec.rogue || spec.forgedRelease || spec.overwriteManifest) {
@@ -135,7 +138,16 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
       forged = await readBundleForServing(realFs, f.bundle);
     }
     if (spec.forgedRelease && rogue && forged) {
-      retained.push(...(await rogue.forgeRelease({ ...forged, releaseId: computeReleaseId(forged.manifestBytes), version: '9.9.9' })));
+      forgedRid = computeReleaseId(forged.manifestBytes);
+      // Forged while the devices are idle, and refused before the real release comes.
+      const watch = await watchStatus(spec.broker.url);
+      try {
+        await watch.waitFor((m) => spec.ids.every((id) => m.get(id)?.online === true), 30_000, 'the devices to come online');
+        retained.push(...(await rogue.forgeRelease({ ...forged, releaseId: forgedRid, version: '9.9.9' })));
+        await watch.waitFor((m) => spec.ids.every((id) => m.get(id)?.lastError?.code === 'SF_ERR_UNTRUSTED_KEY'), 30_000, 'the forged release to be refused');
+      } finally {
+        await watch.close();
+      }
     }
     if (spec.overwriteManifest && rogue) {
       const r = rogue;
@@ -152,6 +164,7 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
   }
 
   const devices = new Map<string, DeviceResult>();
+  const untyped: string[] = [];
   for (const id of spec.ids) {
     const outcome = result.outcomes.get(id) ?? 'timeout';
     const env = await deviceEnv(fleet, id);
@@ -166,17 +179,20 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
     const b = base.get(id)!;
     const holds = file && ((await sha256Prefix(file, b.size)) === b.sha256 || (await sha256Prefix(file, spec.imageBytes)) === manifestSha);
     if (!holds) violations.push(`${id}: env points at slot ${slot}, which holds neither the base image nor release ${rid}`);
+    if (forgedRid && !run.logs.some((l) => l.startsWith(`${id} release ${forgedRid} refused: SF_ERR_UNTRUSTED_KEY`))) {
+      violations.push(`${id}: the forged release ${forgedRid} was not refused as signed by an untrusted key`);
+    }
     if (outcome === 'committed') {
       const good = slot === 'b' && upgradeAvailable === '0' && (await sha256Prefix(config.slots.b.device, spec.imageBytes)) === release.sha256 && state.committed === 'b';
       if (!good) violations.push(`${id}: reported committed but env slot=${slot} upgrade_available=${upgradeAvailable} committed=${state.committed}`);
     } else if (outcome === 'failed') {
-      if (!code || !/^SF_ERR_[A-Z_]+$/.test(code) || code === 'SF_ERR_INTERNAL') violations.push(`${id}: failed without a typed code (${code})`);
+      if (!code || !/^SF_ERR_[A-Z_]+$/.test(code) || code === 'SF_ERR_INTERNAL') untyped.push(`${id}: failed without a typed code: ${code} ${journal.lastError?.message}`);
       if (slot !== 'a' || upgradeAvailable !== '0') violations.push(`${id}: failed but env slot=${slot} upgrade_available=${upgradeAvailable}`);
     } else {
       violations.push(`${id}: no outcome but ${outcome} within ${spec.timeoutMs} ms (journal ${journal.state}, last error ${code})`);
     }
   }
-  const out: RunResult = { seed: spec.seed, ms: Date.now() - started, devices, violations, proxy: proxy?.stats, rogue: rogue?.stats, bytesSent: result.bytesSent, logs: run.logs };
+  const out: RunResult = { seed: spec.seed, ms: Date.now() - started, devices, violations, untyped, proxy: proxy?.stats, rogue: rogue?.stats, bytesSent: result.bytesSent, logs: run.logs };
   await fleet.stop();
   return out;
 }

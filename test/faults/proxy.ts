@@ -31,6 +31,8 @@ export interface FaultPlan {
   /** Probability and range of a delay before forwarding one read (or one piece). */
   delayProbability?: number;
   delayMs?: [number, number];
+  /** Targeted drop: the first `times` client→broker reads matching `match` are not forwarded; the connection drops instead. */
+  dropOn?: { match: (data: Buffer) => boolean; times: number };
   /** Faults happen only this long after start (then the proxy forwards cleanly): runs end. */
   faultWindowMs: number;
 }
@@ -38,6 +40,7 @@ export interface FaultPlan {
 export interface ProxyStats {
   connections: number;
   drops: number;
+  targetedDrops: number;
   stalls: number;
   stalledMs: number;
   splitWrites: number;
@@ -63,8 +66,10 @@ class Pipe {
     private readonly to: net.Socket,
     private readonly conn: Connection,
     private readonly count: (n: number) => void,
+    private readonly upstream = false,
   ) {
     from.on('data', (d: Buffer) => {
+      if (this.upstream && conn.targeted(d)) return;
       this.queue.push(d);
       this.queued += d.length;
       if (this.queued > HIGH_WATER) from.pause();
@@ -120,7 +125,7 @@ class Connection {
       s.on('error', () => this.close()); // a reset peer is what this proxy is for
       s.on('close', () => this.close());
     }
-    new Pipe(client, upstream, this, (n) => (proxy.stats.bytesUp += n));
+    new Pipe(client, upstream, this, (n) => (proxy.stats.bytesUp += n), true);
     new Pipe(upstream, client, this, (n) => (proxy.stats.bytesDown += n));
   }
 
@@ -135,6 +140,15 @@ class Connection {
       this.timers.push(t);
     };
     next();
+  }
+
+  /** True (and the connection dropped) when `d` is a read the plan drops the connection on. */
+  targeted(d: Buffer): boolean {
+    const t = this.proxy.plan.dropOn;
+    if (!t || this.closed || this.proxy.stats.targetedDrops >= t.times || !t.match(d)) return false;
+    this.proxy.stats.targetedDrops++;
+    this.drop();
+    return true;
   }
 
   private drop(): void {
@@ -197,7 +211,7 @@ class Connection {
 }
 
 export class FaultProxy {
-  readonly stats: ProxyStats = { connections: 0, drops: 0, stalls: 0, stalledMs: 0, splitWrites: 0, pieces: 0, delays: 0, delayedMs: 0, bytesUp: 0, bytesDown: 0 };
+  readonly stats: ProxyStats = { connections: 0, drops: 0, targetedDrops: 0, stalls: 0, stalledMs: 0, splitWrites: 0, pieces: 0, delays: 0, delayedMs: 0, bytesUp: 0, bytesDown: 0 };
   private readonly conns = new Set<Connection>();
   private readonly started = Date.now();
   private calmed = false;
@@ -212,14 +226,15 @@ export class FaultProxy {
       const n = ++this.stats.connections;
       // Each connection its own stream of choices, derived from the seed and its number.
       const rand = seededRandom(plan.seed * 7919 + n);
-      const upstream = net.connect(this.target, '127.0.0.1');
+      // Half-open both ways, so an end is forwarded in order like any byte.
+      const upstream = net.connect({ port: this.target, host: '127.0.0.1', allowHalfOpen: true });
       this.conns.add(new Connection(this, rand, client, upstream));
     });
   }
 
   /** Listens on a free 127.0.0.1 port and forwards to 127.0.0.1:`targetPort`. */
   static async start(targetPort: number, plan: FaultPlan): Promise<FaultProxy> {
-    const server = net.createServer({ pauseOnConnect: false });
+    const server = net.createServer({ allowHalfOpen: true });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     return new FaultProxy(server, plan, targetPort, (server.address() as net.AddressInfo).port);

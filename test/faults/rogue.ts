@@ -13,7 +13,7 @@ import { encodeAnnouncement } from '../../src/transfer/messages.js';
 import { announceTopic, releaseTopics, type ReleaseTopics } from '../../src/transfer/topics.js';
 import { seededRandom } from './proxy.js';
 
-export type RogueKind = 'bad-crc' | 'other-release' | 'truncated' | 'oversize' | 'wrong-data' | 'forged-crc' | 'garbage-request' | 'phantom-join';
+export type RogueKind = 'bad-crc' | 'other-release' | 'truncated' | 'oversize' | 'wrong-data' | 'forged-crc' | 'garbage-request' | 'phantom-join' | 'foreign-epoch';
 
 /** Data faults the transfer must shrug off (counted, asked for again): no kind here can end a run. */
 export const HARMLESS_KINDS: RogueKind[] = ['bad-crc', 'other-release', 'truncated', 'oversize', 'wrong-data', 'garbage-request'];
@@ -200,6 +200,10 @@ export class RoguePublisher {
         forceCrc(data, t.crc(c));
         return { topic: chunks, payload: this.frame(c, data) };
       }
+      case 'foreign-epoch':
+        // A well-formed frame of a publisher run that does not exist: devices take it for a
+        // restarted publisher and join again (costs re-sends, never correctness).
+        return { topic: chunks, payload: encodeFrame({ releaseId: releaseIdBytes(this.o.releaseId), epoch: Math.floor(this.rand() * 2 ** 32), seq: 1, payload: 0, chunk: c, data: randomBytes(len) }) };
       case 'garbage-request':
         return { topic: this.topics.requests, payload: this.garbageRequest() };
       case 'phantom-join': {
