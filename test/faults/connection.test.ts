@@ -33,6 +33,7 @@ test('seeded randomness repeats itself and differs between seeds', () => {
 test('the proxy delivers every byte in order through split, delayed and stalled writes', async () => {
   const server = await echoServer();
   const proxy = await FaultProxy.start((server.address() as net.AddressInfo).port, { seed: 1, faultWindowMs: 60_000, splitProbability: 0.8, splitMaxBytes: 16, delayProbability: 0.3, delayMs: [0, 3], stallMeanMs: 50, stallMs: [5, 20] });
+  proxy.arm();
   try {
     const data = randomBytes(256 * 1024);
     const sock = net.connect(proxy.port, '127.0.0.1');
@@ -53,20 +54,27 @@ test('the proxy delivers every byte in order through split, delayed and stalled 
   }
 });
 
-test('the proxy drops connections while its fault window is open, not after', async () => {
+test('the proxy drops connections while its fault window is open, not before or after', async () => {
   const server = await echoServer();
   const proxy = await FaultProxy.start((server.address() as net.AddressInfo).port, { seed: 2, faultWindowMs: 60_000, dropMeanMs: 20 });
   try {
+    const echo = async (sock: net.Socket, text: string): Promise<string> => {
+      sock.write(text);
+      const [d] = (await once(sock, 'data')) as [Buffer];
+      return d.toString();
+    };
     const first = net.connect(proxy.port, '127.0.0.1');
     first.on('error', () => undefined);
+    await once(first, 'connect');
+    assert.equal(await echo(first, 'before the window'), 'before the window');
+    assert.equal(proxy.stats.drops, 0);
+    proxy.arm();
     await once(first, 'close');
     assert.equal(proxy.stats.drops, 1);
     proxy.calm(); // the end of the fault window
     const calm = net.connect(proxy.port, '127.0.0.1');
     await once(calm, 'connect');
-    calm.write('still here');
-    const [echo] = (await once(calm, 'data')) as [Buffer];
-    assert.equal(echo.toString(), 'still here');
+    assert.equal(await echo(calm, 'still here'), 'still here');
     calm.destroy();
     assert.equal(proxy.stats.drops, 1);
   } finally {

@@ -155,6 +155,7 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
       // Once the first real frame has gone by, the devices are past their manifest fetch.
       void r.firstFrame.then(() => r.overwriteManifest(payload)).catch((err: unknown) => violations.push(`rogue could not overwrite the manifest: ${String(err)}`));
     }
+    proxy?.arm();
     result = await publishBundle({ client: op, bundle: release.bundle, devices: spec.ids, wait: true, timeoutMs: spec.timeoutMs });
   } finally {
     await rogue?.close(retained);

@@ -33,7 +33,7 @@ export interface FaultPlan {
   delayMs?: [number, number];
   /** Targeted drop: the first `times` client→broker reads matching `match` are not forwarded; the connection drops instead. */
   dropOn?: { match: (data: Buffer) => boolean; times: number };
-  /** Faults happen only this long after start (then the proxy forwards cleanly): runs end. */
+  /** Faults happen only this long after arm() (then the proxy forwards cleanly): runs end. */
   faultWindowMs: number;
 }
 
@@ -133,8 +133,8 @@ class Connection {
   private every(meanMs: number, fn: () => void): void {
     const next = (): void => {
       const t = setTimeout(() => {
-        if (this.closed || !this.proxy.faulty()) return;
-        fn();
+        if (this.closed || this.proxy.over()) return;
+        if (this.proxy.faulty()) fn();
         next();
       }, -Math.log(1 - this.rand()) * meanMs);
       this.timers.push(t);
@@ -213,7 +213,7 @@ class Connection {
 export class FaultProxy {
   readonly stats: ProxyStats = { connections: 0, drops: 0, targetedDrops: 0, stalls: 0, stalledMs: 0, splitWrites: 0, pieces: 0, delays: 0, delayedMs: 0, bytesUp: 0, bytesDown: 0 };
   private readonly conns = new Set<Connection>();
-  private readonly started = Date.now();
+  private armedAt: number | undefined;
   private calmed = false;
 
   private constructor(
@@ -244,9 +244,19 @@ export class FaultProxy {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
+  /** Opens the fault window (devices connect cleanly first; the faults hit the update). */
+  arm(): void {
+    this.armedAt ??= Date.now();
+  }
+
   /** True while faults may be injected. */
   faulty(): boolean {
-    return !this.calmed && Date.now() - this.started < this.plan.faultWindowMs;
+    return this.armedAt !== undefined && !this.calmed && Date.now() - this.armedAt < this.plan.faultWindowMs;
+  }
+
+  /** The fault window has closed for good. */
+  over(): boolean {
+    return this.calmed || (this.armedAt !== undefined && Date.now() - this.armedAt >= this.plan.faultWindowMs);
   }
 
   /** Ends the fault window now. */

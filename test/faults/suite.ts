@@ -113,7 +113,7 @@ export function faultSuites(brokerName: string, startBroker: () => Promise<Broke
 
     if (parts.includes('data')) {
       test('rogue frames (bad CRC, other release, truncated, oversize, wrong data), garbage requests and a forged release are shrugged off', async () => {
-        const runs = await runSeeds('data', o, () => ({ broker, rogue: { kinds: HARMLESS_KINDS, ratePerSecond: 200, durationMs: 60_000 }, forgedRelease: true }));
+        const runs = await runSeeds('data', o, () => ({ broker, rogue: { kinds: HARMLESS_KINDS, ratePerSecond: 60, durationMs: 60_000 }, forgedRelease: true }));
         assertInvariant(runs);
         assertAllCommitted(runs);
         for (const r of runs) for (const k of HARMLESS_KINDS) assert.ok(r.rogue!.sent[k] > 0, `seed ${r.seed} injected no ${k}`);
@@ -123,7 +123,8 @@ export function faultSuites(brokerName: string, startBroker: () => Promise<Broke
     if (parts.includes('combined')) {
       let runs: RunResult[] = [];
       test('connection and data faults at once, forged-CRC frames among them: committed or failed, never a wrong slot', async () => {
-        runs = await runSeeds('both', o, () => ({ broker, proxy: CONNECTION_FAULTS, rogue: { kinds: [...HARMLESS_KINDS, 'forged-crc', 'foreign-epoch'], ratePerSecond: 100, durationMs: 60_000 } }));
+        // Forged-CRC frames in every other seed: those runs fail (the digest catches them), the others commit.
+        runs = await runSeeds('both', o, (_s, i) => ({ broker, proxy: CONNECTION_FAULTS, rogue: { kinds: [...HARMLESS_KINDS, 'foreign-epoch', ...(i % 2 ? (['forged-crc'] as const) : [])], ratePerSecond: 40, durationMs: 60_000 } }));
         assertInvariant(runs);
       });
       test('under both, a run fails only because a forged chunk was caught by the digest', { todo: UNTYPED_DROP_TODO }, () => {
@@ -138,7 +139,7 @@ export function faultSuites(brokerName: string, startBroker: () => Promise<Broke
 
     if (parts.includes('attacks')) {
       test('wrong data forged to pass both CRCs is written, then caught by the digest: failed, env untouched', async () => {
-        const runs = await runSeeds('forged', { ...o, seeds: o.seeds.slice(0, 2) }, () => ({ broker, rogue: { kinds: ['forged-crc'], ratePerSecond: 100, durationMs: 60_000 } }));
+        const runs = await runSeeds('forged', { ...o, seeds: o.seeds.slice(0, 2) }, () => ({ broker, rogue: { kinds: ['forged-crc'], ratePerSecond: 40, durationMs: 60_000 } }));
         assertInvariant(runs);
         for (const r of runs) for (const [id, d] of r.devices) assert.deepEqual([d.outcome, d.code, d.slot], ['failed', 'SF_ERR_READBACK', 'a'], `seed ${r.seed} ${id}`);
       });
