@@ -43,6 +43,8 @@ export interface DeviceResult {
   code: string | undefined;
   slot: string | undefined;
   upgradeAvailable: string | undefined;
+  /** The device put the release on its rejected list (it will not try it again). */
+  rejected: boolean;
 }
 
 export interface RunResult {
@@ -174,7 +176,7 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
     const slot = env.get(config.slotVariable);
     const upgradeAvailable = env.get('upgrade_available');
     const code = journal.lastError?.code;
-    devices.set(id, { outcome, code: outcome === 'committed' ? undefined : code, slot, upgradeAvailable });
+    devices.set(id, { outcome, code: outcome === 'committed' ? undefined : code, slot, upgradeAvailable, rejected: journal.rejected.includes(rid) });
     // The invariant, whatever the outcome: the env points at a slot holding a verified image.
     const file = slot === 'a' || slot === 'b' ? config.slots[slot].device : undefined;
     const b = base.get(id)!;
@@ -200,7 +202,7 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
 
 /** One line per run for the test log: outcomes, codes, what the faults did. */
 export function describeRun(label: string, r: RunResult): string {
-  const outcomes = [...r.devices].map(([id, d]) => `${id}=${d.outcome}${d.code ? `(${d.code})` : ''}`).join(' ');
+  const outcomes = [...r.devices].map(([id, d]) => `${id}=${d.outcome}${d.code ? `(${d.code}${d.rejected ? ', rejected' : ''})` : ''}`).join(' ');
   const p = r.proxy ? ` proxy: ${r.proxy.connections} conns, ${r.proxy.drops} drops, ${r.proxy.stalls} stalls/${r.proxy.stalledMs} ms, ${r.proxy.splitWrites} split writes/${r.proxy.pieces} pieces, ${r.proxy.delays} delays` : '';
   const g = r.rogue ? ` rogue: ${Object.entries(r.rogue.sent).map(([k, n]) => `${k}=${n}`).join(' ')}${r.rogue.retained ? ` retained=${r.rogue.retained}` : ''}` : '';
   return `${label} seed ${r.seed}: ${outcomes} in ${(r.ms / 1000).toFixed(1)} s, ${(r.bytesSent / 1048576).toFixed(1)} MiB sent;${p}${g}`;
