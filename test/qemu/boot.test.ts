@@ -69,6 +69,10 @@ test(`${BOARD}: first boot reaches slot A through the bootloader; Node 18 runs t
     assert.equal(help.code, 0, help.output);
     assert.match(help.output, /usage: slotflip <command>/);
 
+    // Manifest expiry checks need a real clock: the RTC (PL031, CMOS) gives the host's time.
+    const clock = await vm.sh('date +%s');
+    assert.ok(Math.abs(Number(clock.output.trim().split('\n').at(-1)) - Date.now() / 1000) < 300, `guest clock ${clock.output}`);
+
     // Linux sees the env the bootloader uses, through the guest's /etc/fw_env.config.
     const guestEnv = await vm.sh('fw_printenv slotflip_slot upgrade_available', 60_000);
     assert.equal(guestEnv.code, 0, guestEnv.output);
