@@ -125,6 +125,9 @@ export async function fetchPackages(arch: string, names: string[], log: (s: stri
   const known = await candidates(archSpecs);
   // Architecture-independent packages (node-acorn) have no PKG:ARCH candidate.
   const plain = await candidates(archSpecs.filter((s) => !known.get(s)).map((s) => s.split(':')[0]!));
+  // Resolve every package first, then fetch what is missing with one apt-get call: apt's
+  // start-up costs seconds with four architectures configured, and it downloads in parallel.
+  const wanted: { name: string; version: string; qualified: string; root: string }[] = [];
   for (const spec of names) {
     const [name, pinned] = spec.split('=') as [string, string | undefined];
     const archSpec = name.includes(':') ? name : `${name}:${arch}`;
@@ -138,22 +141,28 @@ export async function fetchPackages(arch: string, names: string[], log: (s: stri
     if (name === 'nodejs' && !version.startsWith(`${NODE_MAJOR}.`)) {
       throw new QemuError(`nodejs:${arch} candidate is ${version}; the device runs Node ${NODE_MAJOR} (pin nodejs=${NODE_MAJOR}.x)`);
     }
-    const root = path.join(workDir(), 'pkgs', arch, `${name.replace(/:.*/, '')}_${version.replace(/[:~+]/g, '_')}`);
-    if (!fs.existsSync(path.join(root, '.unpacked'))) {
-      const before = new Set(fs.readdirSync(debDir));
-      log(`downloading ${qualified}=${version}`);
-      await run('apt-get', ['download', '-qq', `${qualified}=${version}`], { cwd: debDir, env: aptEnv });
-      const deb = fs.readdirSync(debDir).find((f) => !before.has(f) && f.endsWith('.deb')) ??
-        fs.readdirSync(debDir).find((f) => f.startsWith(`${name.replace(/:.*/, '')}_`) && f.endsWith('.deb'));
-      if (!deb) throw new QemuError(`apt-get download ${qualified} left no .deb in ${debDir}`);
-      fs.rmSync(root, { recursive: true, force: true });
-      fs.mkdirSync(root, { recursive: true });
-      await run('dpkg', ['-x', path.join(debDir, deb), root]);
-      fs.writeFileSync(path.join(root, '.unpacked'), `${qualified}=${version}\n`);
+    const bare = name.replace(/:.*/, '');
+    const root = path.join(workDir(), 'pkgs', arch, `${bare}_${version.replace(/[:~+]/g, '_')}`);
+    wanted.push({ name: bare, version, qualified, root });
+  }
+  const missing = wanted.filter((w) => !fs.existsSync(path.join(w.root, '.unpacked')));
+  if (missing.length) {
+    log(`downloading ${missing.map((m) => `${m.qualified}=${m.version}`).join(' ')}`);
+    await run('apt-get', ['download', '-qq', ...missing.map((m) => `${m.qualified}=${m.version}`)], { cwd: debDir, env: aptEnv });
+    const debs = fs.readdirSync(debDir).filter((f) => f.endsWith('.deb'));
+    for (const m of missing) {
+      // apt names files NAME_VERSION_ARCH.deb with the epoch's colon as %3a.
+      const prefix = `${m.name}_${m.version.replace(/:/g, '%3a')}_`;
+      const deb = debs.find((f) => f.startsWith(prefix));
+      if (!deb) throw new QemuError(`apt-get download ${m.qualified}=${m.version} left no ${prefix}*.deb in ${debDir}`);
+      fs.rmSync(m.root, { recursive: true, force: true });
+      fs.mkdirSync(m.root, { recursive: true });
+      await run('dpkg', ['-x', path.join(debDir, deb), m.root]);
+      fs.writeFileSync(path.join(m.root, '.unpacked'), `${m.qualified}=${m.version}\n`);
       fs.rmSync(path.join(debDir, deb));
     }
-    out.push({ name: name.replace(/:.*/, ''), version, root });
   }
+  for (const w of wanted) out.push({ name: w.name, version: w.version, root: w.root });
   return out;
 }
 
@@ -173,8 +182,11 @@ export interface TargetPackages {
 /** Everything an image of ARCH needs, from cache when present. */
 export async function ensureTargetPackages(arch: string, kernelMeta: string, log: (s: string) => void = () => {}): Promise<TargetPackages> {
   const kernelPackage = await resolveKernelPackage(kernelMeta, arch);
-  const [kernel] = await fetchPackages(arch, [kernelPackage], log);
-  const [busybox] = await fetchPackages(arch, ['busybox-static'], log);
+  const all = await fetchPackages(arch, [kernelPackage, 'busybox-static', ...NODE_PACKAGES, ...NODE_ALL_PACKAGES, ...ENV_TOOL_PACKAGES], log);
+  const pick = (names: string[]): UnpackedPackage[] => names.map((n) => all.find((p) => p.name === n)!);
+  const [kernel, busybox] = pick([kernelPackage, 'busybox-static']);
+  const node = pick([...NODE_PACKAGES, ...NODE_ALL_PACKAGES]);
+  const envTools = pick(ENV_TOOL_PACKAGES);
   // The host's own busybox may be Debian's other build (package busybox) with other applets.
   const native = (await run('dpkg', ['--print-architecture'])).stdout.trim();
   const [hostBusybox] = await fetchPackages(native, ['busybox-static'], log);
@@ -182,8 +194,6 @@ export async function ensureTargetPackages(arch: string, kernelMeta: string, log
   if (source(hostBusybox!.version) !== source(busybox!.version)) {
     throw new QemuError(`busybox-static ${busybox!.version} (${arch}) and ${hostBusybox!.version} (${native}) differ: the applet list would not match`);
   }
-  const node = [...(await fetchPackages(arch, NODE_PACKAGES, log)), ...(await fetchPackages(arch, NODE_ALL_PACKAGES, log))];
-  const envTools = await fetchPackages(arch, ENV_TOOL_PACKAGES, log);
   const modules = fs.readdirSync(path.join(kernel!.root, 'lib', 'modules'));
   if (modules.length !== 1) throw new QemuError(`${kernelPackage}: expected one lib/modules folder, found ${modules.join(', ')}`);
   const hostBusyboxBin = path.join(hostBusybox!.root, 'bin', 'busybox');

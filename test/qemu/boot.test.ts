@@ -23,8 +23,8 @@ const mips = BOARD.includes('mips');
 /** Per boot through the bootloader to the slot's init; MIPS emulation is the slowest. */
 const BOOT_MS = mips ? 120_000 : 90_000;
 
-function start(name: string): Vm {
-  const vm = board.start({ name, brokerPort: echoPort });
+function start(name: string, memory?: string): Vm {
+  const vm = board.start({ name, brokerPort: echoPort, ...(memory ? { memory } : {}) });
   vms.push(vm);
   return vm;
 }
@@ -167,5 +167,21 @@ test(`${BOARD}: a torn env write leaves the older copy in charge, for the bootlo
     const env = await board.env();
     assert.deepEqual({ ua: env['upgrade_available'], bc: env['bootcount'] }, { ua: '1', bc: '1' }, 'the count went on from the intact copy');
     await board.setEnv({ slotflip_slot: 'a', upgrade_available: '0', bootcount: '0' });
+  }),
+);
+
+test(`${BOARD}: with -m 128M the board still boots and Node 18 runs the device bundle`, { timeout: BOOT_MS + 240_000 }, () =>
+  scenario('low-memory-128M', async (fig) => {
+    const vm = start('128M', '128M');
+    const booted = await vm.waitFor(bootMarker('a'), BOOT_MS);
+    fig['bootSeconds'] = booted.atMs / 1000;
+    await vm.waitFor(/slotflip# /, 30_000);
+    const mem = await vm.sh("sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo");
+    fig['memTotalKiB'] = Number(mem.output.trim().split('\n').at(-1));
+    assert.ok(fig['memTotalKiB'] as number < 128 * 1024, `MemTotal ${mem.output}`);
+    const help = await vm.sh('node /usr/lib/slotflip/slotflip.mjs --help', 180_000);
+    assert.equal(help.code, 0, help.output);
+    assert.match(help.output, /usage: slotflip <command>/);
+    await vm.kill();
   }),
 );
