@@ -42,6 +42,22 @@ if [ -n "$AGENT_ARGS" ] && [ -f /etc/slotflip/device.json ]; then
 		done
 	) &
 fi
+# PID 1 has no default signal actions: busybox `reboot`/`poweroff` (without -f) signal init
+# (TERM, USR2), so handle them here: sync, unmount the data partition, then do it.
+shutdown() {
+	echo "slotflip-init: $1"
+	sync
+	umount /data 2>/dev/null
+	$1 -f
+}
+trap 'shutdown reboot' TERM
+trap 'shutdown poweroff' USR2
+(
+	while true; do
+		setsid cttyhack sh -l
+	done
+) &
+# `wait` returns when a trapped signal arrives; the traps above then run.
 while true; do
-	setsid cttyhack sh -l
+	wait
 done
