@@ -191,7 +191,8 @@ export class Vm {
     this.mark();
     const from = this.text.length;
     this.send(`${command}; echo "${id}=$?"`);
-    const m = await this.waitFor(new RegExp(`^${id}=(\\d+)$`, 'm'), timeoutMs);
+    // The newline: output arrives in pieces, and "=1" may be the start of "=127".
+    const m = await this.waitFor(new RegExp(`^${id}=(\\d+)\\n`, 'm'), timeoutMs);
     // Drop the echoed command line (and the prompt before it).
     const output = this.text
       .slice(from, m.match.index)

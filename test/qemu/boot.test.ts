@@ -3,7 +3,7 @@
 // device bundle in the guest; the guest reaches the host only through the broker forward; a slot
 // whose init panics, and one that hangs until the watchdog fires, make the board fall back to
 // the other slot by the bootloader's own counting; fw_printenv on the host sees the env it left.
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import * as fs from 'node:fs';
@@ -38,6 +38,11 @@ before(async () => {
   record({ board: BOARD, scenario: 'build-base-image', status: 'pass', seconds: (Date.now() - t0) / 1000, figures: { ...board.image.timings, slotMiB: board.image.slotA.bytes >> 20 } });
 });
 
+// A failed scenario must not leave its guest holding the disk (QEMU's write lock) for the next.
+afterEach(async () => {
+  for (const vm of vms.splice(0)) await vm.kill();
+});
+
 after(async () => {
   for (const vm of vms) await vm.kill();
   echo?.close();
@@ -45,7 +50,8 @@ after(async () => {
   else fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const bootMarker = (slot: string): RegExp => new RegExp(`^SLOTFLIP-BOOTED slot=${slot} version=(\\S+)`, 'm');
+// Matched while output is still arriving: every pattern ends in text that follows its capture.
+const bootMarker = (slot: string): RegExp => new RegExp(`^SLOTFLIP-BOOTED slot=${slot} version=(\\S+) board=`, 'm');
 const bootLine = (slot: string): RegExp => (mips ? new RegExp(`^slotflip-firststage: booting slot ${slot}$`, 'm') : new RegExp(`^slotflip-boot: booting slot ${slot} from`, 'm'));
 
 test(`${BOARD}: first boot reaches slot A through the bootloader; Node 18 runs the device bundle`, { timeout: BOOT_MS + 240_000 }, () =>
