@@ -25,6 +25,7 @@ const STEPS = [
   { file: 'bench/rss.ts', names: ['rss-64m', 'rss-256m', 'rss-1g'], args: quick ? ['--sizes', '64M,256M'] : [] },
   { file: 'bench/fanout.ts', names: ['fanout-bytes', 'fanout-bytes-shared-loss', 'fanout-time'], args: quick ? ['--devices', '10'] : [] },
   { file: 'bench/app-swap.ts', names: ['app-swap-failures'], args: [] },
+  { file: 'bench/agent-rss.ts', names: ['agent-rss-64m', 'agent-rss-256m'], args: quick ? ['--sizes', '64'] : [] },
 ];
 
 /**

@@ -8,16 +8,32 @@ import { ReadbackError } from './errors.js';
 
 export async function readBackDigest(fs: FileSystem, device: string, length: number, bufferSize: number, onProgress?: (done: number) => void): Promise<string> {
   const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(Math.max(4096, Math.min(bufferSize, length || 4096)));
+  const size = Math.max(4096, Math.min(bufferSize, length || 4096));
+  // Two buffers: the next read runs in the thread pool while this one is hashed.
+  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
   const fh = await fs.open(device, 'read');
+  const readInto = async (buf: Buffer, at: number): Promise<number> => {
+    const want = Math.min(buf.length, length - at);
+    let got = 0;
+    while (got < want) {
+      const n = await fh.read(buf, got, want - got, at + got);
+      if (n === 0) throw new ReadbackError(`${device} ends at ${at + got} bytes, ${length} expected`);
+      got += n;
+    }
+    return got;
+  };
   try {
     let position = 0;
-    while (position < length) {
-      const want = Math.min(buf.length, length - position);
-      const got = await fh.read(buf, 0, want, position);
-      if (got === 0) throw new ReadbackError(`${device} ends at ${position} bytes, ${length} expected`);
-      hash.update(buf.subarray(0, got));
-      position += got;
+    let turn = 0;
+    let pending = length > 0 ? readInto(bufs[0]!, 0) : undefined;
+    while (pending) {
+      const got = await pending;
+      const current = bufs[turn]!;
+      const nextAt = position + got;
+      turn ^= 1;
+      pending = nextAt < length ? readInto(bufs[turn]!, nextAt) : undefined;
+      hash.update(current.subarray(0, got));
+      position = nextAt;
       onProgress?.(position);
     }
   } finally {

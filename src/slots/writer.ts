@@ -70,38 +70,61 @@ export class SlotWriter {
 
 /**
  * Copies a stream into the slot from offset 0 in writes of `bufferSize` bytes, then
- * fdatasyncs. Returns the number of bytes written.
+ * fdatasyncs. Up to `writesInFlight` positioned writes overlap with reading and hashing the
+ * input (each from its own buffer). Returns the number of bytes written.
  */
 export async function writeStream(
   writer: SlotWriter,
   input: AsyncIterable<Uint8Array>,
-  opts: { bufferSize: number; expectedSize: number; onProgress?: (written: number) => void },
+  opts: { bufferSize: number; expectedSize: number; writesInFlight?: number; onProgress?: (written: number) => void },
 ): Promise<number> {
   writer.checkFits(opts.expectedSize);
+  const limit = Math.max(1, opts.writesInFlight ?? 4);
+  const inflight: Promise<void>[] = [];
+  let failed: unknown;
   let buf = Buffer.allocUnsafe(opts.bufferSize);
   let fill = 0;
   let position = 0;
-  for await (const piece of input) {
-    let offset = 0;
-    while (offset < piece.length) {
-      const n = Math.min(piece.length - offset, buf.length - fill);
-      buf.set(piece.subarray(offset, offset + n), fill);
-      fill += n;
-      offset += n;
-      if (fill === buf.length) {
-        await writer.write(buf, position);
-        position += fill;
-        fill = 0;
-        opts.onProgress?.(position);
+  let done = 0;
+  const flush = async (data: Buffer, at: number): Promise<void> => {
+    if (inflight.length >= limit) await inflight.shift();
+    if (failed) throw failed;
+    const p = writer.write(data, at).then(
+      () => {
+        done += data.length;
+        opts.onProgress?.(done);
+      },
+      (err: unknown) => {
+        failed ??= err;
+      },
+    );
+    inflight.push(p);
+  };
+  try {
+    for await (const piece of input) {
+      let offset = 0;
+      while (offset < piece.length) {
+        const n = Math.min(piece.length - offset, buf.length - fill);
+        buf.set(piece.subarray(offset, offset + n), fill);
+        fill += n;
+        offset += n;
+        if (fill === buf.length) {
+          await flush(buf, position);
+          position += fill;
+          fill = 0;
+          buf = Buffer.allocUnsafe(opts.bufferSize);
+        }
       }
     }
+    if (fill > 0) {
+      await flush(buf.subarray(0, fill), position);
+      position += fill;
+    }
+  } finally {
+    // Never leave writes running behind the caller's back (it closes the file next).
+    await Promise.all(inflight);
   }
-  if (fill > 0) {
-    await writer.write(buf.subarray(0, fill), position);
-    position += fill;
-    opts.onProgress?.(position);
-  }
-  buf = Buffer.alloc(0);
+  if (failed) throw failed;
   await writer.datasync();
   return position;
 }
