@@ -3,7 +3,7 @@
 // Prints the path of a `node` wrapper. libnode loads its bundled JS modules from the absolute
 // /usr/share/nodejs, so those are copied there (only files that are not present yet).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, cpSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const dir = resolve('.cache/node18');
@@ -26,7 +26,8 @@ if (!existsSync(join(dir, 'root/usr/bin/node'))) {
   for (const deb of readdirSync(join(dir, 'debs'))) run('dpkg', ['-x', join(dir, 'debs', deb), join(dir, 'root')]);
 }
 mkdirSync('/usr/share/nodejs', { recursive: true });
-cpSync(join(dir, 'root/usr/share/nodejs'), '/usr/share/nodejs', { recursive: true, force: false, errorOnExist: false });
+// cp -rn keeps what is there (also links from an earlier run, which fs.cpSync trips over).
+run('cp', ['-rn', join(dir, 'root/usr/share/nodejs/.'), '/usr/share/nodejs/']);
 writeFileSync(wrapper, `#!/bin/sh\nLD_LIBRARY_PATH="${dir}/root/usr/lib/x86_64-linux-gnu" exec "${dir}/root/usr/bin/node" "$@"\n`);
 chmodSync(wrapper, 0o755);
 const v = run(wrapper, ['-e', 'process.stdout.write(process.version)']);
