@@ -57,6 +57,7 @@ interface SavedRelease {
 }
 
 const MANIFEST_WAIT_MS = 30_000;
+const TRANSIENT = new Set(['SF_ERR_TRANSFER_TIMEOUT', 'SF_ERR_TRANSFER_ABORTED', 'SF_ERR_BROKER', 'SF_ERR_IO', 'SF_ERR_INTERNAL', 'SF_ERR_AGENT_STOPPED']);
 
 export class ReleaseError extends SlotflipError {}
 
@@ -240,8 +241,9 @@ export class ReleaseHandler {
       await this.d.go('cancel', { lastError, release: null, lastResult: { result: 'failed', releaseId, version: null, at: lastError.at } });
       return;
     }
-    // Transient transport trouble does not blacklist the release: the next announcement retries.
-    if (code !== 'SF_ERR_TRANSFER_TIMEOUT') await this.d.reject(releaseId);
+    // Transient trouble (transport, I/O, the unexpected) does not blacklist the release: the
+    // next announcement or restart retries it. Refusals (signature, policy, digest) do.
+    if (!TRANSIENT.has(code)) await this.d.reject(releaseId);
     // A new app worker that never became healthy was swapped back: the device runs the old one.
     const appRolledBack = this.d.journal().release?.kind === 'app' && code === 'SF_ERR_WORKER_UNHEALTHY';
     const lastResult = { result: appRolledBack ? ('rolled-back' as const) : ('failed' as const), releaseId, version: this.d.journal().release?.version ?? null, at: lastError.at };

@@ -85,3 +85,28 @@ export function messageRouter(client: MqttClient): MessageRouter {
   }
   return r;
 }
+
+/**
+ * SUBSCRIBE that survives a connection drop while it is pending (MQTT.js rejects it with
+ * "Connection closed"): waits for the reconnect and subscribes again, until `gaveUp()` says
+ * the caller has ended for another reason.
+ */
+export async function subscribeSurely(client: MqttClient, topic: string, opts: { qos: 0 | 1 | 2 }, gaveUp: () => boolean): Promise<void> {
+  for (;;) {
+    try {
+      await client.subscribeAsync(topic, opts);
+      return;
+    } catch (err) {
+      if (gaveUp() || client.disconnecting) throw err;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          client.off('connect', done);
+          resolve();
+        };
+        const timer = setTimeout(done, 1000);
+        client.on('connect', done);
+      });
+    }
+  }
+}

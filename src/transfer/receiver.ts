@@ -10,7 +10,7 @@ import { realFs, type FileSystem } from '../platform/fs.js';
 import { decodeEnvelope } from './envelope.js';
 import { FrameError, TransferAbortedError, TransferTimeoutError } from './errors.js';
 import { ChunkLedger, type ChunkSink, type WantedPayload } from './ledger.js';
-import { messageRouter, setNoDelay } from './mqtt.js';
+import { messageRouter, setNoDelay, subscribeSurely } from './mqtt.js';
 import { releaseTopics, releaseTopicsFromBase, type ReleaseTopics } from './topics.js';
 import { FrameIntake, type ReceiverStats } from './intake.js';
 
@@ -113,7 +113,7 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
       const sink = typeof o.sink === 'function' ? await o.sink(manifest) : o.sink;
       const intake = await this.prepare(manifest, sink);
       if (!intake.ledger.complete) {
-        await this.client.subscribeAsync(this.topics.chunks, { qos: 1 });
+        await subscribeSurely(this.client, this.topics.chunks, { qos: 1 }, () => this.failed !== undefined);
         this.cleanups.push(() => this.client.connected && void this.client.unsubscribe(this.topics.chunks));
         this.emit('subscribed');
         await intake.serial(() => intake.join());
@@ -153,7 +153,7 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
       (err) => this.fail(err),
     );
     this.cleanups.push(unroute);
-    await this.client.subscribeAsync(this.topics.manifest, { qos: 1 });
+    await subscribeSurely(this.client, this.topics.manifest, { qos: 1 }, () => this.failed !== undefined);
     this.cleanups.push(() => this.client.connected && void this.client.unsubscribe(this.topics.manifest));
     const env = await Promise.race([envelope, this.finished.then(() => undefined)]);
     if (!env) throw new TransferAbortedError('transfer ended before the manifest arrived');
