@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { ChunkTable, parseManifest } from '../../src/bundle/manifest.js';
 import { crc32 } from '../../src/transfer/crc.js';
 import { decodeEnvelope, encodeEnvelope } from '../../src/transfer/envelope.js';
-import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES, releaseIdBytes } from '../../src/transfer/frame.js';
+import { decodeFrame, encodeFrame, FLAG_SYNC, FRAME_HEADER_BYTES, releaseIdBytes } from '../../src/transfer/frame.js';
 import { encodeAnnouncement } from '../../src/transfer/messages.js';
 import { announceTopic, releaseTopics, type ReleaseTopics } from '../../src/transfer/topics.js';
 import { seededRandom } from './proxy.js';
@@ -70,6 +70,12 @@ export interface RogueOptions {
   ratePerSecond: number;
   /** Stop injecting after this long (bounded runs). */
   durationMs: number;
+  /**
+   * React to each real device's join (it is now listening on the chunks topic) with frames of
+   * this kind for its first `chunks` chunks at once: the publisher waits its coalescing delay
+   * before it answers, so these arrive first (a race the rogue wins by design, not by luck).
+   */
+  burstOnJoin?: { kind: RogueKind; chunks: number };
 }
 
 export class RoguePublisher {
@@ -104,7 +110,7 @@ export class RoguePublisher {
     const client = await mqtt.connectAsync(o.url, { clientId: `sf-rogue-${o.seed}-${randomBytes(4).toString('hex')}`, reconnectPeriod: 200 });
     const r = new RoguePublisher(client, o);
     client.on('message', (topic, payload) => r.onMessage(topic, payload));
-    await client.subscribeAsync([r.topics.manifest, r.topics.chunks], { qos: 0 });
+    await client.subscribeAsync([r.topics.manifest, r.topics.chunks, ...(o.burstOnJoin ? [r.topics.requests] : [])], { qos: 0 });
     const period = Math.max(1, Math.round(1000 / o.ratePerSecond));
     r.timer = setInterval(() => {
       if (Date.now() > r.deadline) return r.stopInjecting();
@@ -120,9 +126,20 @@ export class RoguePublisher {
       } catch {
         // Not the real manifest (perhaps our own forgery): keep waiting for one that parses.
       }
+    } else if (topic === this.topics.requests && this.o.burstOnJoin && this.table) {
+      if (this.mine.has(crc32(payload))) return;
+      let m: { kind?: unknown } | undefined;
+      try {
+        m = JSON.parse(payload.toString('utf8')) as { kind?: unknown };
+      } catch {
+        return; // garbage (perhaps our own)
+      }
+      if (m?.kind === 'join') this.burst(this.o.burstOnJoin);
     } else if (topic === this.topics.chunks && this.table) {
       try {
         const f = decodeFrame(payload, this.table.chunkSize);
+        // The publisher's sync frame names its epoch before any data frame.
+        if (f.flags & FLAG_SYNC && !this.mine.has(crc32(payload))) this.epoch = f.epoch;
         // Our own injections come back too: skip them, and anything failing the table's CRC.
         if (!this.mine.has(crc32(payload)) && f.data.length && crc32(f.data) === f.crc && f.crc === this.table.crc(f.chunk)) {
           this.stats.sniffed++;
@@ -157,7 +174,7 @@ export class RoguePublisher {
   }
 
   private injectOne(): void {
-    if (!this.table || !this.epoch) return; // nothing to imitate yet
+    if (!this.table || !this.lastReal) return; // nothing to imitate yet
     const kind = this.pick(this.o.kinds);
     const msg = this.build(kind);
     if (!msg) return;
@@ -167,16 +184,30 @@ export class RoguePublisher {
     this.client.publish(msg.topic, msg.payload, { qos: 0 });
   }
 
-  private build(kind: RogueKind): { topic: string; payload: Buffer } | undefined {
+  private burst(b: { kind: RogueKind; chunks: number }): void {
+    const t = this.table!;
+    if (!this.epoch) this.epoch = 1 + Math.floor(this.rand() * (2 ** 32 - 1)); // a device takes any epoch for a restarted publisher
+    for (let c = 0; c < Math.min(t.count, b.chunks); c++) {
+      if (t.isZero(c)) continue;
+      const msg = this.build(b.kind, c);
+      if (!msg) continue;
+      this.stats.sent[b.kind] = (this.stats.sent[b.kind] ?? 0) + 1;
+      this.mine.add(crc32(msg.payload));
+      this.client.publish(msg.topic, msg.payload, { qos: 0 });
+    }
+  }
+
+  private build(kind: RogueKind, chunk?: number): { topic: string; payload: Buffer } | undefined {
     const t = this.table!;
     const chunks = this.topics.chunks;
-    const c = this.aheadChunk();
+    const c = chunk ?? this.aheadChunk();
     if (c === undefined) return undefined;
     const len = t.length(c);
     switch (kind) {
       case 'bad-crc': {
         // A real frame with one bit of its data flipped: the frame's CRC no longer holds.
-        const f = Buffer.from(this.lastReal!);
+        if (!this.lastReal) return undefined;
+        const f = Buffer.from(this.lastReal);
         const at = FRAME_HEADER_BYTES + Math.floor(this.rand() * (f.length - FRAME_HEADER_BYTES));
         f[at] = f[at]! ^ (1 << Math.floor(this.rand() * 8));
         return { topic: chunks, payload: f };

@@ -139,7 +139,7 @@ export function faultSuites(brokerName: string, startBroker: () => Promise<Broke
 
     if (parts.includes('attacks')) {
       test('wrong data forged to pass both CRCs is written, then caught by the digest: failed, env untouched', async () => {
-        const runs = await runSeeds('forged', { ...o, seeds: o.seeds.slice(0, 2) }, () => ({ broker, rogue: { kinds: ['forged-crc'], ratePerSecond: 40, durationMs: 60_000 } }));
+        const runs = await runSeeds('forged', { ...o, seeds: o.seeds.slice(0, 2) }, () => ({ broker, rogue: { kinds: ['forged-crc'], ratePerSecond: 40, durationMs: 60_000, burstOnJoin: { kind: 'forged-crc', chunks: 8 } } }));
         assertInvariant(runs);
         for (const r of runs) for (const [id, d] of r.devices) assert.deepEqual([d.outcome, d.code, d.slot], ['failed', 'SF_ERR_READBACK', 'a'], `seed ${r.seed} ${id}`);
       });
