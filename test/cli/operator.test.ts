@@ -3,21 +3,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
 import { startAedes } from '../transfer/support.js';
 import { makeBundle, makeFleet, runInProcess } from '../agent/fleet.js';
+import { runCli } from '../support/cli.js';
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(args, { out, err, stdin: new PassThrough(), env: {} });
-  return { code, out: o, err: e };
-}
+const cli = (argv: string[]): ReturnType<typeof runCli> => runCli(argv);
 
 test('publish --wait exits 0 when all commit and 1 when one rolls back; status --broker lists them', { timeout: 120_000 }, async () => {
   const broker = await startAedes();

@@ -4,20 +4,10 @@ import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
 import { makeSparseImage, pattern } from './fixtures.js';
+import { runCli } from '../support/cli.js';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(argv, { out, err, stdin: new PassThrough(), env: {} });
-  return { code, out: o, err: e };
-}
+const cli = (argv: string[]): ReturnType<typeof runCli> => runCli(argv);
 
 test('flash --to a file prints a JSON report and the copy is identical', async (t) => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sf-flash-cli-'));

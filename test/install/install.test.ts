@@ -8,12 +8,11 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
 import { createSimDevice } from '../../src/simulator/device.js';
 import { simRootfsImage } from '../../src/simulator/rootfs.js';
 import { publicKeyPem } from '../../src/crypto/keys.js';
 import { craftBundle, craftTar, manifestFor, newSigner, payloadEntry, signedHead, type Signer } from '../bundle/fixtures.js';
+import { runCli } from '../support/cli.js';
 
 const signer = newSigner();
 const BOARD = 'host-sim';
@@ -41,16 +40,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(args, { out, err, stdin: new PassThrough(), env: {} });
-  return { code, out: o, err: e };
-}
+const cli = (argv: string[]): ReturnType<typeof runCli> => runCli(argv);
 
 const image = (version: string, size = 1024 * 1024): Buffer => simRootfsImage({ version, kernel: 'ok', worker: {} }, size);
 

@@ -12,9 +12,8 @@ import { Console } from '../../src/serial/console.js';
 import { serialFlash } from '../../src/serial/serial-flash.js';
 import { serialBoard } from '../../src/serial/boards.js';
 import { crc32 } from '../../src/crypto/crc.js';
-import { main } from '../../src/cli/main.js';
-import { PassThrough } from 'node:stream';
 import { ensureQemu, makeDisk, startGuest, type Guest } from './qemu-uboot.js';
+import { runCli } from '../support/cli.js';
 
 let dir: string;
 const guests: Guest[] = [];
@@ -36,16 +35,7 @@ function payload(n: number): Buffer {
   return b;
 }
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(argv, { out, err, stdin: new PassThrough(), env: {} });
-  return { code, out: o, err: e };
-}
+const cli = (argv: string[]): ReturnType<typeof runCli> => runCli(argv);
 
 async function boot(disk: string, serial: 'pty' | 'unix'): Promise<{ guest: Guest; con: Console; transcript: () => string }> {
   const guest = await startGuest(dir, disk, serial);

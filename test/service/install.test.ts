@@ -5,19 +5,11 @@ import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
 import { parseUnit, one } from './unit-file.js';
+import { runCli } from '../support/cli.js';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(argv, { out, err, stdin: new PassThrough(), env: { PATH: '/usr/bin:/bin' } });
-  return { code, out: o, err: e };
+function cli(argv: string[]): ReturnType<typeof runCli> {
+  return runCli(argv, { PATH: '/usr/bin:/bin' });
 }
 
 async function tempRoot(t: { after(fn: () => Promise<void>): void }): Promise<string> {

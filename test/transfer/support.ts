@@ -12,9 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Aedes } from 'aedes';
 import { ChunkTable, ChunkTableBuilder, MANIFEST_FORMAT, parseManifest, releaseId, serializeManifest, type Manifest } from '../../src/bundle/manifest.js';
 import { crc32 } from '../../src/transfer/crc.js';
+import { startEmbeddedBroker } from '../../src/broker/embedded.js';
 
 export interface Broker {
   url: string;
@@ -34,25 +34,10 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** The product's embedded broker (src/broker/embedded.ts) on `port` (0: any free one). */
 async function launchAedes(port: number): Promise<{ port: number; stop(): Promise<void> }> {
-  const broker = await Aedes.createBroker();
-  const server = net.createServer(broker.handle);
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => {
-    s.setNoDelay(true);
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-    },
-  };
+  const b = await startEmbeddedBroker({ port });
+  return { port: b.port, stop: () => b.close() };
 }
 
 /** An in-process aedes broker on a free 127.0.0.1 port. */
