@@ -96,6 +96,15 @@ export async function buildBundle(dir: string, o: { version: string; size: numbe
   return { bundle, image, sha256: createHash('sha256').update(img).digest('hex') };
 }
 
+async function bounded(p: Promise<unknown>, ms: number, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Points each device's config at another broker URL (the proxy). */
 async function repoint(fleet: Fleet, url: string): Promise<void> {
   for (const file of fleet.devices.values()) {
@@ -162,7 +171,8 @@ export async function faultRun(spec: RunSpec): Promise<RunResult> {
   } finally {
     await rogue?.close(retained);
     await op.endAsync();
-    await run.stop();
+    // A device that cannot stop is a hang worth naming, not a test that never ends.
+    await bounded(run.stop(), 30_000, `the devices ${spec.ids.join(', ')} did not stop within 30 s (seed ${spec.seed})`);
     await proxy?.close();
   }
 
