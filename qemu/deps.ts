@@ -39,6 +39,22 @@ export function workDir(): string {
 
 const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 
+/**
+ * `apt-get update`, tolerant: a mirror mid-sync fails one index now and then (seen here), so
+ * it gets three tries and a last failure is only logged; the download or install that follows
+ * decides.
+ */
+async function aptUpdate(log: (s: string) => void = () => {}): Promise<void> {
+  for (let i = 1; i <= 3; i++) {
+    try {
+      await run('apt-get', ['update', '-qq'], { env: aptEnv });
+      return;
+    } catch (err) {
+      log(`apt-get update failed (try ${i} of 3): ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+}
+
 /** Installs the host tools when one is missing (needs root and Debian's archive, as CI has). */
 export async function ensureHostTools(log: (s: string) => void = () => {}): Promise<void> {
   const missing: string[] = [];
@@ -46,7 +62,7 @@ export async function ensureHostTools(log: (s: string) => void = () => {}): Prom
   if (!fs.existsSync('/usr/lib/u-boot/qemu_arm64/u-boot.bin')) missing.push('u-boot-qemu');
   if (!missing.length) return;
   log(`installing host tools (missing: ${missing.join(', ')})`);
-  await run('apt-get', ['update', '-qq'], { env: aptEnv });
+  await aptUpdate(log);
   await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...HOST_PACKAGES], { env: aptEnv });
 }
 
@@ -56,7 +72,7 @@ async function ensureForeignArch(arch: string): Promise<void> {
   const native = (await run('dpkg', ['--print-architecture'])).stdout.trim();
   if (arch === native || r.stdout.split('\n').includes(arch)) return;
   await run('dpkg', ['--add-architecture', arch]);
-  await run('apt-get', ['update', '-qq'], { env: aptEnv });
+  await aptUpdate();
 }
 
 /**

@@ -28,12 +28,15 @@ const missing = HOST_PACKAGES.filter((p) => spawnSync('dpkg-query', ['-W', '-f=$
 if (missing.length) {
   console.log(`installing host tools for the QEMU suite: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
-    const r = spawnSync('apt-get', args, { stdio: 'inherit', env });
-    if (r.status !== 0) {
-      console.error(`apt-get ${args[0]} failed (exit ${r.status}); the QEMU suite needs root and Debian's archive`);
-      process.exit(1);
-    }
+  // A mirror mid-sync fails one index now and then: update gets a few tries, the install decides.
+  for (let i = 1; i <= 3; i++) {
+    if (spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env }).status === 0) break;
+    console.error(`apt-get update failed (try ${i} of 3)`);
+  }
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    console.error(`apt-get install failed (exit ${r.status}); the QEMU suite needs root and Debian's archive`);
+    process.exit(1);
   }
 }
 

@@ -55,9 +55,6 @@ async function runSeeds(label: string, o: SuiteOptions, spec: (seed: number, i: 
   return runs;
 }
 
-/** The bug this proof found (see docs/faults.md): a drop while a SUBSCRIBE is unacknowledged fails the update untyped. */
-export const UNTYPED_DROP_TODO = 'src/transfer/receiver.ts: a connection drop while its subscribeAsync is pending rejects with MQTT.js "Connection closed", the agent fails the release as SF_ERR_INTERNAL and rejects it for good';
-
 /**
  * A device→broker read naming `topicPart`: for '/chunks' the first one is the SUBSCRIBE (a
  * device never publishes there). MQTT.js may write a packet's header and body separately, so
@@ -74,7 +71,7 @@ function assertAllCommitted(runs: RunResult[]): void {
 
 function assertInvariant(runs: RunResult[]): void {
   const broken = runs.flatMap((r) => r.violations.map((v) => `seed ${r.seed}: ${v}`));
-  // Every device ended committed or failed (a failure's code is checked apart: see UNTYPED_DROP_TODO).
+  // Every device ended committed or failed (a failure's code is checked apart).
   for (const r of runs) for (const [id, d] of r.devices) if (d.outcome !== 'committed' && d.outcome !== 'failed') broken.push(`seed ${r.seed} ${id}: ${d.outcome}`);
   const logs = runs.filter((r) => r.violations.length).flatMap((r) => r.logs.slice(-40));
   assert.deepEqual(broken, [], logs.join('\n'));
@@ -99,10 +96,10 @@ export function faultSuites(brokerName: string, startBroker: () => Promise<Broke
         assert.ok(runs.reduce((n, r) => n + r.proxy!.drops, 0) >= o.seeds.length, 'fewer drops than runs');
         assert.ok(runs.every((r) => r.proxy!.stalls > 0 && r.proxy!.splitWrites > 0));
       });
-      test('connection faults only delay: every run commits', { todo: UNTYPED_DROP_TODO }, () => {
+      test('connection faults only delay: every run commits', () => {
         assertAllCommitted(runs);
       });
-      test('a connection drop that loses the chunks SUBSCRIBE: the device resubscribes and commits', { todo: UNTYPED_DROP_TODO }, async () => {
+      test('a connection drop that loses the chunks SUBSCRIBE: the device resubscribes and commits', async () => {
         const r = await faultRun({ seed: 99, broker, ids: [`subdrop-${brokerName}`], imageBytes: 1024 * 1024, timeoutMs: o.timeoutMs, proxy: { faultWindowMs: o.timeoutMs, dropOn: { match: isSubscribeTo('/chunks'), times: 1 } } });
         console.log(describeRun('subdrop', r), r.untyped);
         assert.equal(r.proxy!.targetedDrops, 1);
@@ -127,7 +124,7 @@ export function faultSuites(brokerName: string, startBroker: () => Promise<Broke
         runs = await runSeeds('both', o, (_s, i) => ({ broker, proxy: CONNECTION_FAULTS, rogue: { kinds: [...HARMLESS_KINDS, 'foreign-epoch', ...(i % 2 ? (['forged-crc'] as const) : [])], ratePerSecond: 40, durationMs: 60_000 } }));
         assertInvariant(runs);
       });
-      test('under both, a run fails only because a forged chunk was caught by the digest', { todo: UNTYPED_DROP_TODO }, () => {
+      test('under both, a run fails only because a forged chunk was caught by the digest', () => {
         assert.deepEqual(runs.flatMap((r) => r.untyped.map((u) => `seed ${r.seed}: ${u}`)), []);
         for (const r of runs) {
           for (const [id, d] of r.devices) {
