@@ -1,7 +1,7 @@
 // Entry point of the `slotflip` command: picks a command from the table and maps errors to
 // `error SF_ERR_...: message` on stderr (or JSON with --json) and a non-zero exit code.
 
-import { COMMANDS, type CliIo } from './commands.js';
+import { COMMANDS, SUMMARIES, type CliIo } from './commands.js';
 import { SlotflipError, errorCode, errorMessage } from '../errors.js';
 
 export const EXIT_REFUSED = 1;
@@ -10,7 +10,9 @@ export const EXIT_INTERNAL = 3;
 
 function usage(): string {
   const lines = ['usage: slotflip <command> [options]', '', 'commands:'];
-  return lines.join('\n') + '\n' + Object.keys(COMMANDS).sort().map((c) => `  ${c}`).join('\n') + '\n\nslotflip <command> --help for a command\'s options\n';
+  const names = Object.keys(COMMANDS).sort();
+  const width = Math.max(...names.map((n) => n.length));
+  return lines.join('\n') + '\n' + names.map((c) => `  ${c.padEnd(width)}  ${SUMMARIES[c] ?? ''}`.trimEnd()).join('\n') + '\n\nslotflip <command> --help for a command\'s options\n';
 }
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
