@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { QemuBoard } from '../../qemu/board.js';
 import { BOARD, record, scenario } from './report.js';
-import { GUEST_KEY, deviceConfig, latest, makeBundle, publish, sendCommand, startOperator, type Operator } from './support/operator.js';
+import { GUEST_KEY, abandonPublish, deviceConfig, latest, makeBundle, publish, sendCommand, startOperator, type Operator } from './support/operator.js';
 import { Device, RSS_LOOP, peakRssKiB } from './support/device.js';
 import type { Variant } from '../../qemu/rootfs.js';
 
@@ -24,7 +24,7 @@ const DEVICE_ID = `dev-${BOARD}`;
 /** Power-on to the agent's first report; MIPS emulation is the slowest. */
 const ONLINE_MS = mips ? 300_000 : 180_000;
 /** The worker's health window in the guest (Node starts slowly under emulation). */
-const HEALTH_S = mips ? 150 : 60;
+const HEALTH_S = mips ? 90 : 30;
 /** One publish: a whole slot image (125–170 MiB) through the guest's emulated NIC and Node. */
 const PUBLISH_MS = 20 * 60_000;
 const SCENARIO_MS = PUBLISH_MS + 5 * 60_000;
@@ -55,6 +55,19 @@ after(async () => {
   else fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** A scenario whose failure leaves no guest running for the next one. */
+function step(name: string, body: (fig: Record<string, unknown>) => Promise<void>): Promise<void> {
+  return scenario(name, async (fig) => {
+    try {
+      await body(fig);
+    } catch (err) {
+      await dev?.vm?.kill();
+      if (dev) dev.vm = undefined;
+      throw err;
+    }
+  });
+}
+
 /** A bundle of a slot image of `version` (and variant) built from the board's recipe. */
 async function bundleOf(version: string, variant: Variant = 'good', fig?: Record<string, unknown>): Promise<string> {
   const t0 = Date.now();
@@ -69,7 +82,7 @@ async function bundleOf(version: string, variant: Variant = 'good', fig?: Record
 }
 
 test(`${BOARD}: refusals change nothing: an untrusted signature, a bundle for another board`, { timeout: ONLINE_MS + 10 * 60_000 }, () =>
-  scenario('refusals', async (fig) => {
+  step('refusals', async (fig) => {
     const t0 = Date.now();
     dev.start('refusals');
     const first = await dev.online(ONLINE_MS, 'a');
@@ -87,7 +100,7 @@ test(`${BOARD}: refusals change nothing: an untrusted signature, a bundle for an
     assert.deepEqual({ slot: refused.slot, state: refused.state, progress: refused.progress }, { slot: first.slot, state: 'idle', progress: null });
 
     const other = await makeBundle({ board: 'some-other-board', version: '9.0.0', image: small, privateKey: op.privateKey, out: path.join(dir, 'other.sfb') });
-    const r2 = await publish(op, other, 20_000);
+    const r2 = await publish(op, other, mips ? 20_000 : 10_000);
     assert.equal(r2.outcomes.get(DEVICE_ID), 'timeout', 'a bundle for another board is not announced to this device');
     const s = latest(op)!;
     assert.deepEqual({ slot: s.slot, state: s.state, progress: s.progress, lastResult: s.lastResult }, { slot: first.slot, state: 'idle', progress: null, lastResult: refused.lastResult });
@@ -100,7 +113,7 @@ test(`${BOARD}: refusals change nothing: an untrusted signature, a bundle for an
 );
 
 test(`${BOARD}: publish of version 2: download into slot B, reboot, the bootloader boots B, worker healthy, committed`, { timeout: SCENARIO_MS }, () =>
-  scenario('update-commit', async (fig) => {
+  step('update-commit', async (fig) => {
     const bundle = await bundleOf('2.0.0', 'good', fig);
     await dev.ensureRunning('commit', ONLINE_MS);
     const vm = dev.vm!;
@@ -123,7 +136,7 @@ test(`${BOARD}: publish of version 2: download into slot B, reboot, the bootload
 );
 
 test(`${BOARD}: an update whose worker never becomes healthy is rolled back by the agent`, { timeout: SCENARIO_MS }, () =>
-  scenario('unhealthy-rollback', async (fig) => {
+  step('unhealthy-rollback', async (fig) => {
     const bundle = await bundleOf('3.0.0', 'unhealthy-worker', fig);
     const before = await dev.ensureRunning('unhealthy', ONLINE_MS);
     const t0 = Date.now();
@@ -139,19 +152,43 @@ test(`${BOARD}: an update whose worker never becomes healthy is rolled back by t
 );
 
 test(`${BOARD}: an update whose kernel panics: the bootloader counts past the limit and boots the old slot; the agent reports the fallback`, { timeout: SCENARIO_MS }, () =>
-  scenario('panic-fallback-update', async (fig) => {
+  step('panic-fallback-update', async (fig) => {
     const bundle = await bundleOf('4.0.0', 'panic', fig);
     const before = await dev.ensureRunning('panic', ONLINE_MS);
-    const from = dev.vm!.console.length;
+    const vm = dev.vm!;
+    const from = vm.console.length;
     const t0 = Date.now();
-    const r = await publish(op, bundle, PUBLISH_MS);
-    fig['publishSeconds'] = (Date.now() - t0) / 1000;
-    assert.equal(r.outcomes.get(DEVICE_ID), 'fallback');
-    const limit = board.profile.bootloader.bootlimit;
-    const stage = mips ? 'slotflip-firststage' : 'slotflip-boot';
-    const fell = await dev.vm!.waitFor(new RegExp(`^${stage}: bootcount ${limit + 1} > bootlimit ${limit}: altbootcmd, booting slot ${before.slot}$`, 'm'), 1000, { from });
-    fig['fallbackLine'] = fell.match[0];
-    fig['resets'] = dev.vm!.resets;
+    const publishing = publish(op, bundle, PUBLISH_MS);
+    try {
+      const limit = board.profile.bootloader.bootlimit;
+      const stage = mips ? 'slotflip-firststage' : 'slotflip-boot';
+      const fell = await vm.waitFor(new RegExp(`^${stage}: bootcount ${limit + 1} > bootlimit ${limit}: altbootcmd, booting slot ${before.slot}$`, 'm'), PUBLISH_MS, { from });
+      fig['fallbackLine'] = fell.match[0];
+      fig['fallbackSeconds'] = (Date.now() - t0) / 1000;
+      // After the bootloader's fallback the agent must report it, not reboot into the trial again.
+      const loop = vm.waitFor(/ journal reboot: reboot-pending\n/, PUBLISH_MS, { from: fell.match.index });
+      loop.catch(() => undefined);
+      const first = await Promise.race([publishing.then(() => 'outcome'), loop.then(() => 'reboot-loop')]);
+      if (first === 'reboot-loop') {
+        await abandonPublish(op, bundle, BOARD);
+        // So that the scenarios after this one can run: the env as decideBoot's altbootcmd
+        // (the simulator) leaves it, which the agent does read as a fallback.
+        await dev.stop({ cut: true, checkEnv: false });
+        await board.setEnv({ [dev.slotVariable]: before.slot!, upgrade_available: '0', bootcount: '0' });
+        fig['envRepairedAfterFailure'] = true;
+        throw new Error(
+          `after the bootloader fell back to slot ${before.slot}, the agent took the boot for an armed trial that never rebooted ` +
+            `("reboot-pending") and rebooted again: a reboot loop. The boot script leaves ${dev.slotVariable} and upgrade_available ` +
+            `as they were (bootcount > bootlimit), which classifyBoot (src/agent/boot.ts) cannot tell from a pending reboot.`,
+        );
+      }
+      const r = await publishing;
+      fig['publishSeconds'] = (Date.now() - t0) / 1000;
+      fig['resets'] = vm.resets;
+      assert.equal(r.outcomes.get(DEVICE_ID), 'fallback');
+    } finally {
+      await publishing.catch(() => undefined);
+    }
     const s = await dev.online(ONLINE_MS, before.slot ?? undefined);
     assert.equal(s.version, before.version);
     await dev.stop();
@@ -159,7 +196,7 @@ test(`${BOARD}: an update whose kernel panics: the bootloader counts past the li
 );
 
 test(`${BOARD}: power cuts mid-download and right after the env write: the device boots a good slot, the download resumes, the update commits`, { timeout: SCENARIO_MS + 3 * ONLINE_MS }, () =>
-  scenario('power-cut-update', async (fig) => {
+  step('power-cut-update', async (fig) => {
     const bundle = await bundleOf('5.0.0', 'good', fig);
     const before = await dev.ensureRunning('powercut', ONLINE_MS);
     const old = before.slot!;
@@ -207,7 +244,7 @@ test(`${BOARD}: power cuts mid-download and right after the env write: the devic
 );
 
 test(`${BOARD}: a signed rollback command from the operator returns the device to the previous slot`, { timeout: 2 * ONLINE_MS + 5 * 60_000 }, () =>
-  scenario('operator-rollback', async (fig) => {
+  step('operator-rollback', async (fig) => {
     const before = await dev.ensureRunning('rollback', ONLINE_MS);
     const back = before.slot === 'a' ? 'b' : 'a';
     assert.ok(holds[back], `slot ${back} holds a committed release to go back to`);
@@ -222,7 +259,7 @@ test(`${BOARD}: a signed rollback command from the operator returns the device t
 );
 
 test(`${BOARD}: one full-slot update in a guest with -m 128M`, { skip: !arm64 && 'the 128M run is the arm64 board only', timeout: SCENARIO_MS }, () =>
-  scenario('update-128M', async (fig) => {
+  step('update-128M', async (fig) => {
     const bundle = await bundleOf('6.0.0', 'good', fig);
     if (dev.vm) await dev.stop();
     const t0 = Date.now();

@@ -8,7 +8,9 @@ import { generateSigningKeyPair, loadPrivateKey, writeKeyPair } from '../../../s
 import { createBundle } from '../../../src/bundle/create.js';
 import { signCommand, type CommandType } from '../../../src/agent/commands.js';
 import { deviceTopics } from '../../../src/transfer/topics.js';
-import { publishBundle, type PublishResult } from '../../../src/operator/publish.js';
+import { publishBundle, readBundleForServing, type PublishResult } from '../../../src/operator/publish.js';
+import { releaseId as releaseIdOf } from '../../../src/bundle/manifest.js';
+import { realFs } from '../../../src/platform/fs.js';
 import { startMosquitto, type Mosquitto } from '../../transfer/support.js';
 import { watchStatus } from '../../agent/fleet.js';
 import { GUEST_BROKER } from '../../../qemu/vm.js';
@@ -93,4 +95,15 @@ export async function sendCommand(op: Operator, type: CommandType): Promise<void
 /** The device's latest retained status (undefined before its first report). */
 export function latest(op: Operator) {
   return op.status.latest.get(op.deviceId);
+}
+
+/**
+ * Ends a publishBundle call that waits on this device without an outcome (it has no abort):
+ * hands its status handler, in this process only, a 'failed' result for the release. For a
+ * scenario that has already seen the device go wrong and must not wait out the timeout.
+ */
+export async function abandonPublish(op: Operator, bundle: string, board: string): Promise<void> {
+  const b = await readBundleForServing(realFs, bundle);
+  const report = { deviceId: op.deviceId, board, state: 'idle', lastResult: { result: 'failed', releaseId: releaseIdOf(b.manifestBytes), version: null, at: new Date().toISOString() } };
+  op.client.emit('message', deviceTopics(undefined, op.deviceId).status, Buffer.from(JSON.stringify(report)), {} as never);
 }
