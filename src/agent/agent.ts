@@ -166,6 +166,7 @@ export class Agent extends EventEmitter {
         }
         if (action.event === 'booted-fallback') {
           const failed = this.journal.release;
+          await this.repairEnvAfterFallback();
           await this.go('booted-fallback', {
             lastResult: this.result('fallback'),
             lastError: { code: 'SF_ERR_BOOT_FALLBACK', message: `slot ${failed?.target ?? '?'} did not boot; the bootloader fell back to slot ${this.view.slots.booted}`, at: this.now().toISOString() },
@@ -199,6 +200,18 @@ export class Agent extends EventEmitter {
     }
     await this.worker?.start();
     this.publishStatus();
+  }
+
+  /**
+   * After a fallback the env may still name the failed slot with the trial armed (when the
+   * bootloader's altbootcmd only boots the other slot): point it at the running slot and clear
+   * the counters in one write, so later boots do not go through the fallback path again.
+   */
+  private async repairEnvAfterFallback(): Promise<void> {
+    const { booted, primary, trial, bootcount } = this.view.slots;
+    if (primary === booted && !trial && bootcount === 0) return;
+    await this.dev.env.update({ [this.config.slotVariable]: booted, upgrade_available: '0', bootcount: '0' });
+    this.ports.log(`env repaired after the fallback: ${this.config.slotVariable}=${booted}, trial cleared`);
   }
 
   /**

@@ -30,7 +30,12 @@ export function classifyBoot(j: Journal, s: SlotState): BootAction {
     case 'trial':
       if (!rel) return trial && booted === primary ? { kind: 'event', event: 'booted-trial' } : { kind: 'event', event: 'failed' };
       if (booted === rel.target && trial && primary === rel.target) return { kind: 'event', event: 'booted-trial' };
-      if (booted === rel.from && trial && primary === rel.target) return { kind: 'reboot-pending' };
+      // Still armed but the old slot runs: with the count past the limit the bootloader fell
+      // back without clearing the env (an altbootcmd that only boots the other slot does
+      // that); otherwise the reboot never happened.
+      if (booted === rel.from && trial && primary === rel.target) {
+        return s.bootcount > s.bootlimit ? { kind: 'event', event: 'booted-fallback' } : { kind: 'reboot-pending' };
+      }
       if (booted === rel.target && !trial) return { kind: 'finish-commit' };
       return { kind: 'event', event: 'booted-fallback' };
     case 'commit':

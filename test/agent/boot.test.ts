@@ -11,6 +11,9 @@ const s = (booted: 'a' | 'b', primary: 'a' | 'b', trial: boolean): SlotState => 
 test('after the reboot: trial on the new slot, pending reboot, or bootloader fallback', () => {
   assert.deepEqual(classifyBoot(j('reboot'), s('b', 'b', true)), { kind: 'event', event: 'booted-trial' });
   assert.deepEqual(classifyBoot(j('reboot'), s('a', 'b', true)), { kind: 'reboot-pending' });
+  // The bootloader fell back but left the env armed (count past the limit): a fallback, not a pending reboot.
+  assert.deepEqual(classifyBoot(j('reboot'), { ...s('a', 'b', true), bootcount: 4 }), { kind: 'event', event: 'booted-fallback' });
+  assert.deepEqual(classifyBoot(j('trial'), { ...s('a', 'b', true), bootcount: 4 }), { kind: 'event', event: 'booted-fallback' });
   assert.deepEqual(classifyBoot(j('reboot'), s('a', 'a', false)), { kind: 'event', event: 'booted-fallback' });
   assert.deepEqual(classifyBoot(j('trial'), s('a', 'a', false)), { kind: 'event', event: 'booted-fallback' });
 });
