@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ensurePackages } from './apt.mjs';
 
 const ALL_BOARDS = ['qemu-arm64-virt', 'qemu-armhf-virt', 'qemu-mips64el-malta'];
 const HOST_PACKAGES = ['qemu-system-arm', 'qemu-system-mips', 'u-boot-qemu', 'u-boot-tools', 'libubootenv-tool', 'e2fsprogs', 'fdisk', 'cpio', 'kmod'];
@@ -24,21 +25,7 @@ const { values, positionals } = parseArgs({
 const boards = values.board?.length ? values.board : ALL_BOARDS;
 const started = Date.now();
 
-const missing = HOST_PACKAGES.filter((p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout?.includes('install ok installed') !== true);
-if (missing.length) {
-  console.log(`installing host tools for the QEMU suite: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  // A mirror mid-sync fails one index now and then: update gets a few tries, the install decides.
-  for (let i = 1; i <= 3; i++) {
-    if (spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env }).status === 0) break;
-    console.error(`apt-get update failed (try ${i} of 3)`);
-  }
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  if (r.status !== 0) {
-    console.error(`apt-get install failed (exit ${r.status}); the QEMU suite needs root and Debian's archive`);
-    process.exit(1);
-  }
-}
+ensurePackages(HOST_PACKAGES, 'the QEMU suite');
 
 // --no-build: use the dist/device/slotflip.mjs already there (while other parts are mid-edit).
 const build = values['no-build'] ? { status: 0 } : spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });

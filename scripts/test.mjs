@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePackages } from './apt.mjs';
 
 const [mode = 'unit', ...filters] = process.argv.slice(2);
 const SYSTEM_PACKAGES = ['mosquitto', 'libubootenv-tool', 'u-boot-tools', 'e2fsprogs', 'qemu-system-arm', 'u-boot-qemu', 'bmap-tools', 'systemd', 'busybox', 'python3'];
@@ -24,24 +25,7 @@ if (!files.length) {
   process.exit(1);
 }
 
-if (mode === 'system') {
-  const missing = SYSTEM_PACKAGES.filter((p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout?.includes('install ok installed') !== true);
-  if (missing.length) {
-    console.log(`installing Debian packages for the system tests: ${missing.join(' ')}`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    // A mirror mid-sync makes `apt-get update` fail for one index; what matters is whether
-    // the packages then install, so update gets a few tries and its failure is only a warning.
-    for (let i = 1; i <= 3; i++) {
-      if (spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env }).status === 0) break;
-      console.error(`apt-get update failed (try ${i} of 3)`);
-    }
-    const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-    if (r.status !== 0) {
-      console.error(`apt-get install failed (exit ${r.status}); system tests need root and Debian's archive`);
-      process.exit(1);
-    }
-  }
-}
+if (mode === 'system') ensurePackages(SYSTEM_PACKAGES, 'the system tests');
 
 const concurrency = process.env.SLOTFLIP_TEST_CONCURRENCY ?? '2';
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
