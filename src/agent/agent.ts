@@ -77,7 +77,7 @@ export class Agent extends EventEmitter {
         { deviceId: this.config.deviceId, board: this.config.board.name, group: this.config.group },
         {
           onAnnouncement: (_t, payload) => this.releases.announced(payload, this.link!),
-          onCommand: (payload) => void this.serial(() => this.onCommand(payload)),
+          onCommand: (payload) => void this.serial(() => this.onCommand(payload)).catch((err: unknown) => this.commandFailed(err)),
           onConnect: () => this.emit('connected'),
           log: (l) => this.ports.log(l),
         },
@@ -296,6 +296,13 @@ export class Agent extends EventEmitter {
     } else {
       await this.operatorRollback();
     }
+  }
+
+  /** A verified command that could not be carried out (e.g. no verified slot to roll back to). */
+  private async commandFailed(err: unknown): Promise<void> {
+    this.ports.log(`command failed: ${errorCode(err)} ${errorMessage(err)}`);
+    await this.serial(() => this.note({ lastError: this.errorOf(err) }));
+    this.link?.publishEvent({ kind: 'command-failed', code: errorCode(err), message: errorMessage(err) });
   }
 
   private async operatorRollback(): Promise<void> {

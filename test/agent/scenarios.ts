@@ -156,6 +156,25 @@ export function updateLoopScenarios(brokerName: string, startBroker: () => Promi
       }
     });
 
+    test('a signed rollback with no verified slot to go back to is reported, and changes nothing', async () => {
+      const fleet = await makeFleet(broker.url, ['nr1']);
+      const run = runInProcess(fleet);
+      const op = await operator(broker.url);
+      const watch = await watchStatus(broker.url);
+      try {
+        await watch.waitFor((m) => m.get('nr1')?.online === true, 20_000, 'the device to come online');
+        const before = await deviceEnv(fleet, 'nr1');
+        await op.publishAsync(deviceTopics(undefined, 'nr1').commands, signCommand({ type: 'rollback', deviceId: 'nr1' }, readFileSync(fleet.privateKey)), { qos: 1 });
+        await watch.waitFor((m) => m.get('nr1')?.lastError?.code === 'SF_ERR_SLOT_STATE', 10_000, 'the failed rollback to be reported');
+        assert.deepEqual(await deviceEnv(fleet, 'nr1'), before);
+      } finally {
+        await watch.close();
+        await op.endAsync();
+        await run.stop();
+        await fleet.stop();
+      }
+    });
+
     test('an agent killed mid-download resumes without fetching again what it wrote', async () => {
       const fleet = await makeFleet(broker.url, ['d1'], { slotSize: 256 * 1024 * 1024 });
       const op = await operator(broker.url);
