@@ -44,7 +44,7 @@ export async function makeFleet(url: string, ids: string[], opts: { group?: stri
       trustedKeys: [keys.publicFile],
       base: { version: '1.0.0', kernel: 'ok', worker: {} },
       slotSize: opts.slotSize ?? 64 * 1024 * 1024,
-      healthWindowSeconds: opts.healthWindowSeconds ?? 3,
+      healthWindowSeconds: opts.healthWindowSeconds ?? 6,
     });
     devices.set(id, file);
   }

@@ -116,7 +116,8 @@ async function repoint(fleet: Fleet, url: string): Promise<void> {
 
 export async function faultRun(spec: RunSpec): Promise<RunResult> {
   const started = Date.now();
-  const fleet = await makeFleet(spec.broker.url, spec.ids, { healthWindowSeconds: 1, slotSize: 2 * spec.imageBytes });
+  // A generous window: a trial that fails because a loaded machine started Node slowly proves nothing here.
+  const fleet = await makeFleet(spec.broker.url, spec.ids, { healthWindowSeconds: 15, slotSize: 2 * spec.imageBytes });
   const proxy = spec.proxy ? await FaultProxy.start(spec.broker.port, { ...spec.proxy, seed: spec.seed }) : undefined;
   if (proxy) await repoint(fleet, proxy.url);
   // The base image each device runs, as laid out by createSimDevice (its state records the digest).
