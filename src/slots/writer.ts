@@ -55,6 +55,23 @@ export class SlotWriter {
     }
   }
 
+  /** Reads `length` bytes at `position` back through the same handle (chunks already written). */
+  async read(position: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    let got = 0;
+    try {
+      while (got < length) {
+        const n = await this.fh.read(out, got, length - got, position + got);
+        if (n === 0) break;
+        got += n;
+      }
+    } catch (cause) {
+      throw new SlotWriteError(`reading ${length} bytes at ${position} of ${this.device}`, { cause });
+    }
+    if (got < length) throw new SlotWriteError(`${this.device} ends at ${position + got}, reading ${length} bytes at ${position}`);
+    return out;
+  }
+
   async datasync(): Promise<void> {
     try {
       await this.fh.datasync();
