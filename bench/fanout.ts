@@ -10,7 +10,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { parseManifest, DEFAULT_CHUNK_SIZE } from '../src/bundle/manifest.js';
+import { chunkSizeFor, parseManifest } from '../src/bundle/manifest.js';
 import { realFs } from '../src/platform/fs.js';
 import { FileChunkSink } from '../src/transfer/file-sink.js';
 import { receiveRelease, type ReceiveResult } from '../src/transfer/receiver.js';
@@ -24,7 +24,7 @@ import { hasTool } from './lib/system.js';
 const devices = Number(argValue(process.argv, '--devices') ?? 100);
 const loss = Number(argValue(process.argv, '--loss') ?? 0.05);
 const size = parseSize(argValue(process.argv, '--size') ?? '16M');
-const chunkSize = Number(argValue(process.argv, '--chunk') ?? DEFAULT_CHUNK_SIZE);
+const chunkSize = Number(argValue(process.argv, '--chunk') ?? chunkSizeFor(size)); // what `bundle create` picks for this size
 const BOARD = 'bench-board';
 
 interface FleetRun {

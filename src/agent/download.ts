@@ -36,6 +36,10 @@ export function payloadSink(targets: DownloadOptions['targets']): ChunkSink {
       const t = get(payload);
       return t.writer.writeZeros(t.table.offset(index), length);
     },
+    read: (payload, index, length) => {
+      const t = get(payload);
+      return t.writer.read(t.table.offset(index), length);
+    },
     sync: async () => {
       for (const t of by.values()) await t.writer.datasync();
     },

@@ -56,6 +56,17 @@ export class FileChunkSink implements ChunkSink {
     await fh.write(this.zeros.subarray(0, length), table.offset(index));
   }
 
+  async read(payload: string, index: number, length: number): Promise<Uint8Array> {
+    const { fh, table } = await this.handle(payload);
+    const out = Buffer.alloc(length);
+    for (let got = 0; got < length; ) {
+      const n = await fh.read(out, got, length - got, table.offset(index) + got);
+      if (n === 0) break; // past the end: a skipped zero chunk of a zeroed target reads as zeros
+      got += n;
+    }
+    return out;
+  }
+
   async sync(): Promise<void> {
     for (const fh of this.handles.values()) await (await fh).datasync();
   }

@@ -11,6 +11,11 @@ export const FRAME_HEADER_BYTES = 40;
 
 /** Flags bit 0: a sync frame (no data): a publisher (re)started epoch `epoch`; devices re-join. */
 export const FLAG_SYNC = 1;
+/**
+ * Flags bit 1: a repair frame (src/transfer/repair.ts). `chunk` is the first chunk of its
+ * generation; the reserved field holds the generation's size (high byte) and the row (low byte).
+ */
+export const FLAG_REPAIR = 2;
 
 export interface ChunkFrame {
   releaseId: string;
@@ -22,6 +27,8 @@ export interface ChunkFrame {
   payload: number;
   chunk: number;
   crc: number;
+  /** Repair frames only: the generation's chunk count and the repair row. */
+  repair?: { size: number; row: number };
   /** A view into the received message, valid while the message is being handled. */
   data: Uint8Array;
 }
@@ -33,16 +40,17 @@ export function releaseIdBytes(releaseId: string): Buffer {
 }
 
 export function encodeFrame(f: Omit<ChunkFrame, 'releaseId' | 'crc' | 'flags'> & { releaseId: Buffer; crc?: number; flags?: number }): Buffer {
+  const flags = (f.flags ?? 0) | (f.repair ? FLAG_REPAIR : 0);
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + f.data.length);
   FRAME_MAGIC.copy(out, 0);
   out.writeUInt8(FRAME_VERSION, 4);
-  out.writeUInt8(f.flags ?? 0, 5);
+  out.writeUInt8(flags, 5);
   out.writeUInt16BE(FRAME_HEADER_BYTES, 6);
   f.releaseId.copy(out, 8);
   out.writeUInt32BE(f.epoch >>> 0, 16);
   out.writeUInt32BE(f.seq >>> 0, 20);
   out.writeUInt16BE(f.payload, 24);
-  out.writeUInt16BE(0, 26);
+  out.writeUInt16BE(f.repair ? (f.repair.size << 8) | f.repair.row : 0, 26);
   out.writeUInt32BE(f.chunk >>> 0, 28);
   out.writeUInt32BE(f.data.length, 32);
   out.writeUInt32BE((f.crc ?? crc32(f.data)) >>> 0, 36);
@@ -71,8 +79,9 @@ export function decodeFrame(input: Uint8Array, maxData: number): ChunkFrame {
   const length = buf.readUInt32BE(32);
   if (length !== buf.length - FRAME_HEADER_BYTES) throw new FrameError(`frame says ${length} data bytes but carries ${buf.length - FRAME_HEADER_BYTES}`);
   const flags = buf.readUInt8(5);
-  if ((flags & ~FLAG_SYNC) !== 0) throw new FrameError(`frame flags ${flags} are not supported`);
+  if ((flags & ~(FLAG_SYNC | FLAG_REPAIR)) !== 0 || flags === (FLAG_SYNC | FLAG_REPAIR)) throw new FrameError(`frame flags ${flags} are not supported`);
   if (flags & FLAG_SYNC && length !== 0) throw new FrameError('sync frame carries data');
+  const reserved = buf.readUInt16BE(26);
   return {
     releaseId: buf.toString('hex', 8, 16),
     flags,
@@ -81,6 +90,7 @@ export function decodeFrame(input: Uint8Array, maxData: number): ChunkFrame {
     payload: buf.readUInt16BE(24),
     chunk: buf.readUInt32BE(28),
     crc: buf.readUInt32BE(36),
+    ...(flags & FLAG_REPAIR ? { repair: { size: reserved >>> 8, row: reserved & 0xff } } : {}),
     data: buf.subarray(FRAME_HEADER_BYTES),
   };
 }

@@ -6,7 +6,9 @@ import type { MqttClient } from 'mqtt';
 import { crc32 } from './crc.js';
 import { CrcError } from './errors.js';
 import { AckPolicy } from './flow.js';
-import { decodeFrame, FLAG_SYNC, frameIsFor, releaseIdBytes } from './frame.js';
+import { decodeFrame, FLAG_SYNC, frameIsFor, releaseIdBytes, type ChunkFrame } from './frame.js';
+import { HeldRowStore, type HeldSet } from './held-rows.js';
+import { decodeRows, MAX_GENERATION, MAX_ROWS } from './repair.js';
 import type { ChunkLedger, WantedPayload } from './ledger.js';
 import { encodeDeviceMessage, type DeviceMessageKind } from './messages.js';
 import type { ReleaseTopics } from './topics.js';
@@ -28,6 +30,10 @@ export interface ReceiverStats {
   framesLost: number;
   chunksRerequested: number;
   requestsSent: number;
+  /** Repair frames taken, chunks rebuilt from them, rows dropped (memory cap, duplicates). */
+  repairFrames: number;
+  chunksRepaired: number;
+  repairDropped: number;
 }
 
 export interface IntakeOptions {
@@ -40,6 +46,8 @@ export interface IntakeOptions {
   ackEveryBytes: number;
   ackDelayMs: number;
   idleMs: number;
+  /** Bytes of repair rows held for decoding; 0: repair frames are ignored. */
+  repairMemory: number;
   onWarning(err: Error): void;
   onProgress(): void;
   /** A new chunk was written (not yet durable): the transfer is alive. */
@@ -54,6 +62,7 @@ export class FrameIntake {
   private readonly rid: Buffer;
   private readonly byIndex = new Map<number, WantedPayload>();
   private readonly acks: AckPolicy;
+  private readonly held: HeldRowStore | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private epoch = 0;
   private seq = 0;
@@ -72,6 +81,7 @@ export class FrameIntake {
     this.rid = releaseIdBytes(o.releaseId);
     for (const p of o.ledger.payloads) this.byIndex.set(p.index, p);
     this.acks = new AckPolicy(o.ackEveryFrames, o.ackEveryBytes);
+    if (o.repairMemory > 0) this.held = new HeldRowStore(o.repairMemory);
     o.ledger.onDurable = () => o.onProgress();
     this.stats = {
       framesReceived: 0,
@@ -87,6 +97,9 @@ export class FrameIntake {
       framesLost: 0,
       chunksRerequested: 0,
       requestsSent: 0,
+      repairFrames: 0,
+      chunksRepaired: 0,
+      repairDropped: 0,
     };
   }
 
@@ -128,9 +141,17 @@ export class FrameIntake {
       const restarted = this.epoch !== 0 || f.flags & FLAG_SYNC;
       this.epoch = f.epoch;
       this.seq = f.seq;
+      this.held?.clear(); // a new run numbers its rows afresh: old ones would look like new ones
       if (restarted) await this.join();
       if (f.flags & FLAG_SYNC) return;
     } else if (f.flags & FLAG_SYNC) {
+      // The publisher finished a pass: its last seq tells whether the last frames were lost.
+      if (f.seq > this.seq) {
+        this.stats.framesLost += f.seq - this.seq;
+        this.seq = f.seq;
+        this.lossNoticed = true;
+        if (!this.ledger.complete) this.report();
+      }
       return;
     } else if (f.seq > this.seq) {
       if (f.seq > this.seq + 1) {
@@ -140,7 +161,9 @@ export class FrameIntake {
       this.seq = f.seq;
     }
     const p = this.byIndex.get(f.payload);
-    if (p) {
+    if (p && f.repair) {
+      if (this.held) await this.takeRepair(p, f);
+    } else if (p) {
       if (f.chunk >= p.table.count || f.data.length !== p.table.length(f.chunk) || p.table.isZero(f.chunk)) {
         this.stats.badFrames++;
         this.o.onWarning(new CrcError(`frame for chunk ${f.chunk} of ${p.name} does not fit the chunk table`));
@@ -174,6 +197,67 @@ export class FrameIntake {
     this.stats.chunksWritten++;
     this.stats.bytesWritten += data.length;
     this.o.onChunk();
+    const set = this.held?.find(p.index, chunk);
+    if (set) await this.tryDecode(set);
+  }
+
+  private async takeRepair(p: WantedPayload, f: ChunkFrame): Promise<void> {
+    const { size, row } = f.repair!;
+    const start = f.chunk;
+    if (size === 0 || size > MAX_GENERATION || row >= MAX_ROWS || start + size > p.table.count || f.data.length !== p.table.chunkSize) {
+      this.stats.badFrames++;
+      this.o.onWarning(new CrcError(`repair frame for chunks ${start}+${size} of ${p.name} does not fit the chunk table`));
+      return;
+    }
+    this.stats.bytesReceived += f.data.length;
+    if (crc32(f.data) !== f.crc) {
+      this.stats.badCrc++;
+      this.lossNoticed = true;
+      this.o.onWarning(new CrcError(`repair frame ${row} for chunks ${start}+${size} of ${p.name} failed its CRC-32 check`));
+      return;
+    }
+    this.stats.repairFrames++;
+    if (this.missingIn(p, start, size).length === 0) {
+      this.stats.duplicates++;
+      return;
+    }
+    const { set, kept } = this.held!.add(p, { start, size }, row, f.data);
+    if (!kept) this.stats.repairDropped++;
+    else await this.tryDecode(set);
+  }
+
+  private missingIn(p: WantedPayload, start: number, size: number): number[] {
+    const out: number[] = [];
+    for (let i = start; i < start + size; i++) if (!p.table.isZero(i) && !this.ledger.has(p.index, i)) out.push(i);
+    return out;
+  }
+
+  /** Rebuilds a generation's missing chunks once enough rows are held; each must match its CRC. */
+  private async tryDecode(set: HeldSet): Promise<void> {
+    const { payload: p, gen } = set;
+    const missing = this.missingIn(p, gen.start, gen.size);
+    if (missing.length > set.rows.size) return;
+    this.held!.remove(set);
+    if (missing.length === 0) return;
+    await this.ledger.settle(); // the chunks it reads back must be on the sink
+    const rows = [...set.rows].slice(0, missing.length).map(([row, data]) => ({ row, data }));
+    const rebuilt = await decodeRows(gen, missing, rows, p.table.chunkSize, (i) => (p.table.isZero(i) ? Promise.resolve(undefined) : this.ledger.read(p, i)));
+    for (const [b, i] of missing.entries()) {
+      const length = p.table.length(i);
+      const data = rebuilt[b]!.subarray(0, length);
+      if (crc32(data) !== p.table.crc(i) || rebuilt[b]!.subarray(length).some((x) => x !== 0)) {
+        // A damaged or forged row: the chunk stays missing and is asked for again.
+        this.stats.badCrc++;
+        this.lossNoticed = true;
+        this.o.onWarning(new CrcError(`chunk ${i} of ${p.name} rebuilt from repair frames failed its CRC-32 check`, { details: { payload: p.name, chunk: i } }));
+        continue;
+      }
+      await this.ledger.write(p, i, data);
+      this.stats.chunksRepaired++;
+      this.stats.chunksWritten++;
+      this.stats.bytesWritten += length;
+      this.o.onChunk();
+    }
   }
 
   /** Called by the receiver's watchdog: sync idle writes, ask again after silence. */
@@ -225,7 +309,8 @@ export class FrameIntake {
       this.stats.requestsSent++;
       if (this.joins++ > 0 || kind === 'request') for (const b of missing.values()) this.stats.chunksRerequested += b.count;
     }
-    const msg = encodeDeviceMessage({ kind, device: this.o.deviceId, epoch: this.epoch, seq: this.seq, ...this.ledger.progress(), ...(missing ? { missing } : {}) });
+    const held = missing && this.held ? { held: this.held.report() } : {};
+    const msg = encodeDeviceMessage({ kind, device: this.o.deviceId, epoch: this.epoch, seq: this.seq, ...this.ledger.progress(), ...(missing ? { missing } : {}), ...held });
     this.client.publish(this.o.topics.requests, msg, { qos: 1 }, (err) => {
       if (err) this.o.onWarning(err);
       onSent?.();

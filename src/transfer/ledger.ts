@@ -19,6 +19,11 @@ export interface ChunkSink {
   writeZero(payload: string, index: number, length: number): Promise<void>;
   /** Makes every write so far durable (fdatasync). */
   sync(): Promise<void>;
+  /**
+   * Reads back chunk `index` (`length` bytes) once its write has finished. Optional: a sink that
+   * can read lets the receiver rebuild lost chunks from repair frames.
+   */
+  read?(payload: string, index: number, length: number): Promise<Uint8Array>;
 }
 
 export interface WantedPayload {
@@ -96,6 +101,22 @@ export class ChunkLedger {
   /** Hands a chunk the ledger does not have yet to the sink. */
   write(p: WantedPayload, i: number, data: Uint8Array): Promise<void> {
     return this.issue(p, i, data.length, () => this.sink.write(p.name, i, data));
+  }
+
+  /** Whether chunks can be read back (and so rebuilt from repair frames). */
+  get canRead(): boolean {
+    return this.sink.read !== undefined;
+  }
+
+  /** Waits until every write handed to the sink so far has finished. */
+  async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.race(this.inflight);
+    this.check();
+  }
+
+  /** Reads back a chunk already written (call settle() first). */
+  read(p: WantedPayload, i: number): Promise<Uint8Array> {
+    return this.sink.read!(p.name, i, p.table.length(i));
   }
 
   /** Lets the sink write the all-zero chunks not yet durable (they never travel). */

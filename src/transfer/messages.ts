@@ -31,7 +31,22 @@ export interface DeviceMessage {
   totalBytes: number;
   /** Missing chunks per payload index (join and request only). */
   missing?: Map<number, Bitmap>;
+  /**
+   * Repair rows the device holds and cannot use yet, per generation. Present (possibly empty)
+   * when the device decodes repair frames: the publisher then repairs its losses with them.
+   */
+  held?: HeldRows[];
 }
+
+export interface HeldRows {
+  payload: number;
+  start: number;
+  size: number;
+  count: number;
+}
+
+/** More held entries than a device can have (memory-capped rows) is a malformed message. */
+const MAX_HELD = 4096;
 
 type WireMissing = { p: number; ranges?: Range[]; bitmap?: string };
 
@@ -55,6 +70,7 @@ export function encodeDeviceMessage(m: DeviceMessage): Buffer {
     }
     wire.missing = list;
   }
+  if (m.held) wire.held = m.held.map((h) => [h.payload, h.start, h.size, h.count]);
   return Buffer.from(JSON.stringify(wire));
 }
 
@@ -97,6 +113,15 @@ export function decodeDeviceMessage(input: Uint8Array, chunkCounts: readonly num
       if (count === undefined) throw new FrameError(`device message names payload ${p}, which the release does not have`);
       m.missing.set(p, decodeMissing(entry, count));
     }
+  }
+  if (w.held !== undefined) {
+    if (!Array.isArray(w.held) || w.held.length > MAX_HELD) throw new FrameError('device message field held is not a list of at most 4096 entries');
+    m.held = (w.held as unknown[]).map((e) => {
+      if (!Array.isArray(e) || e.length !== 4) throw new FrameError('held entry is not [payload, start, size, count]');
+      const [payload, start, size, count] = e.map((v, k) => uint(v, `held[${k}]`)) as [number, number, number, number];
+      if (chunkCounts[payload] === undefined || size === 0 || start + size > chunkCounts[payload]!) throw new FrameError(`held entry [${payload}, ${start}, ${size}] is outside the release`);
+      return { payload, start, size, count };
+    });
   }
   return m;
 }

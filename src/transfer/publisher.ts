@@ -13,8 +13,9 @@ import { crc32 } from './crc.js';
 import { encodeEnvelope } from './envelope.js';
 import { CrcError, FrameError, TransferAbortedError } from './errors.js';
 import { DEFAULT_WINDOW, FleetWindow, type WindowOptions } from './flow.js';
-import { encodeFrame, FLAG_SYNC, releaseIdBytes } from './frame.js';
-import { decodeDeviceMessage, type DeviceMessage } from './messages.js';
+import { encodeFrame, FLAG_SYNC, FRAME_HEADER_BYTES, releaseIdBytes } from './frame.js';
+import { decodeDeviceMessage, type DeviceMessage, type HeldRows } from './messages.js';
+import { RepairBook, type RepairOptions } from './repair-book.js';
 import { messageRouter, setNoDelay } from './mqtt.js';
 import { releaseTopics, type ReleaseTopics } from './topics.js';
 import { Wakeup } from './wakeup.js';
@@ -33,6 +34,11 @@ export interface ServeOptions {
   coalesceMs?: number;
   /** QoS 1 publishes not yet acknowledged by the broker (bounds MQTT.js's memory). */
   maxUnacked?: number;
+  /**
+   * Repair losses of devices that decode repair frames with coded frames (one frame repairs a
+   * different chunk at each device); false: only ever resend lost chunks.
+   */
+  repair?: Partial<RepairOptions> | false;
   /** Where to announce the release; false: do not announce (the caller does). */
   announce?: Omit<AnnounceOptions, 'prefix' | 'board' | 'releaseId'> | false;
 }
@@ -52,6 +58,8 @@ export interface PublisherStats {
   bytesSent: number;
   /** Chunks sent again because a device reported them lost. */
   resent: number;
+  /** Repair frames sent (counted in framesSent and, at chunkSize each, in bytesSent). */
+  repairSent: number;
   badMessages: number;
 }
 
@@ -67,7 +75,7 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
   readonly releaseId: string;
   readonly topics: ReleaseTopics;
   readonly epoch = randomInt(1, 2 ** 32 - 1);
-  readonly stats: PublisherStats = { framesSent: 0, bytesSent: 0, resent: 0, badMessages: 0 };
+  readonly stats: PublisherStats = { framesSent: 0, bytesSent: 0, resent: 0, repairSent: 0, badMessages: 0 };
   readonly progress = new Map<string, DeviceProgress>();
   /** Resolves when the server stops; rejects with the error that stopped it. */
   readonly closed: Promise<void>;
@@ -75,6 +83,9 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
   private readonly tables: ChunkTable[];
   private readonly owed: Bitmap[];
   private readonly lastSent: Uint32Array[];
+  private readonly repairs: RepairBook | undefined;
+  /** Frames went out since the last sync frame: at the end of a pass, one tells devices the last seq. */
+  private sentSinceSync = false;
   private readonly window: FleetWindow;
   private readonly ridBytes: Buffer;
   private readonly envelope: Buffer;
@@ -100,6 +111,7 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
     this.tables = o.manifest.payloads.map((p) => new ChunkTable(p));
     this.owed = this.tables.map((t) => new Bitmap(t.count));
     this.lastSent = this.tables.map((t) => new Uint32Array(t.count));
+    this.repairs = o.repair === false ? undefined : new RepairBook(this.tables, o.repair ?? {});
     this.window = new FleetWindow({ ...DEFAULT_WINDOW, ...o.window });
     this.announcements =
       o.announce === false ? new Map() : announcementMessages({ ...o.announce, prefix: o.prefix, board: o.board, releaseId: this.releaseId, version: o.manifest.version });
@@ -127,6 +139,7 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
 
   private sendSync(): void {
     this.lastSyncAt = Date.now();
+    this.sentSinceSync = false;
     const frame = encodeFrame({ releaseId: this.ridBytes, flags: FLAG_SYNC, epoch: this.epoch, seq: this.seq, payload: 0, chunk: 0, data: Buffer.alloc(0), crc: 0 });
     this.client.publish(this.topics.chunks, frame, { qos: 1 }, (err) => err && this.warn(err));
   }
@@ -190,14 +203,14 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
     const known = this.window.devices.has(m.device) && m.epoch === this.epoch;
     if (m.kind === 'join' || (!known && m.missing)) {
       this.window.join(m.device, now);
-      this.owe(m.missing, Infinity);
+      this.owe(m.missing, Infinity, m.held);
       this.emit('join', m.device);
     } else if (!known) {
       // A device of an earlier publisher run: it will re-join once it sees our epoch.
       if (now - this.lastSyncAt > 1000) this.sendSync();
     } else {
       this.window.heard(m.device, m.seq, now);
-      if (m.kind === 'request') this.owe(m.missing, m.seq);
+      if (m.kind === 'request') this.owe(m.missing, m.seq, m.held);
     }
     const flow = this.window.devices.get(m.device);
     if (m.kind === 'done' && flow) flow.done = true;
@@ -209,13 +222,23 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
     this.wake.poke();
   }
 
-  /** Marks chunks owed; a chunk sent after `upTo` is still in flight to the device and skipped. */
-  private owe(missing: Map<number, Bitmap> | undefined, upTo: number): void {
+  /**
+   * Marks what a device lacks as owed; a chunk sent after `upTo` is still in flight to it and
+   * skipped. A device that decodes repair frames (`held` present) is owed repair rows for the
+   * generations where it lacks a few chunks, and the chunks themselves where it lacks many.
+   */
+  private owe(missing: Map<number, Bitmap> | undefined, upTo: number, held: HeldRows[] | undefined): void {
     if (!missing) return;
     for (const [p, bits] of missing) {
       const table = this.tables[p]!;
+      const uncovered = new Bitmap(table.count);
       for (let i = bits.nextSet(0); i !== -1; i = bits.nextSet(i + 1)) {
-        if (table.isZero(i) || this.lastSent[p]![i]! > upTo) continue;
+        // Chunks already owed or still in flight to the device will reach it without help.
+        if (table.isZero(i) || this.lastSent[p]![i]! > upTo || this.owed[p]!.has(i)) continue;
+        uncovered.add(i);
+      }
+      const direct = this.repairs && held ? this.repairs.owe(p, uncovered, upTo, held) : uncovered;
+      for (let i = direct.nextSet(0); i !== -1; i = direct.nextSet(i + 1)) {
         if (this.owed[p]!.add(i) && this.lastSent[p]![i]! > 0) this.stats.resent++;
       }
     }
@@ -238,15 +261,22 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
     const maxUnacked = this.o.maxUnacked ?? 64;
     let idle = true;
     while (!this.stopped) {
-      const next = this.nextOwed();
+      const next = this.repairs?.hasWork() ? 'repair' : this.nextOwed();
       if (!next || !this.client.connected || this.unacked >= maxUnacked) {
         idle = idle || !next;
+        // The pass is over: a sync frame carries the last seq, so a device that lost the last
+        // frames notices now instead of after its idle time.
+        if (!next && this.sentSinceSync && this.client.connected) this.sendSync();
         await this.wake.wait();
         continue;
       }
       if (idle) {
         idle = false;
         await this.wake.sleep(coalesceMs); // let requests that arrive together share this pass
+        continue;
+      }
+      if (next === 'repair') {
+        await this.sendRepair();
         continue;
       }
       const table = this.tables[next.p]!;
@@ -258,12 +288,15 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
       }
       this.owed[next.p]!.delete(next.i);
       this.cursor = { p: next.p, i: next.i + 1 };
-      await this.send(next.p, next.i, table, length);
+      await this.send(next.p, next.i, length);
     }
   }
 
-  private async send(p: number, i: number, table: ChunkTable, length: number): Promise<void> {
+  /** Reads chunk `i` of payload `p` from the bundle and checks it against the chunk table. */
+  private async readChunk(p: number, i: number): Promise<{ data: Uint8Array; crc: number }> {
     const name = this.o.manifest.payloads[p]!.name;
+    const table = this.tables[p]!;
+    const length = table.length(i);
     let data: Uint8Array;
     try {
       data = await this.o.openPayload(name, table.offset(i), length);
@@ -273,14 +306,43 @@ export class ReleaseServer extends EventEmitter<ReleaseServerEvents> {
     if (data.length !== length) throw new FrameError(`payload ${name}: read ${data.length} bytes of chunk ${i}, expected ${length}`);
     const crc = crc32(data);
     if (crc !== table.crc(i)) throw new CrcError(`payload ${name}: chunk ${i} does not match the manifest's CRC-32; the bundle is damaged`);
+    return { data, crc };
+  }
+
+  private async send(p: number, i: number, length: number): Promise<void> {
+    const { data, crc } = await this.readChunk(p, i);
     if (this.stopped) return;
     const seq = ++this.seq;
     const frame = encodeFrame({ releaseId: this.ridBytes, epoch: this.epoch, seq, payload: p, chunk: i, data, crc });
-    this.window.log.record(seq, frame.length);
     this.lastSent[p]![i] = seq;
+    this.stats.bytesSent += length;
+    this.publishFrame(seq, frame);
+  }
+
+  /** Sends the next repair frame, encoding a batch of rows when none is ready. */
+  private async sendRepair(): Promise<void> {
+    const repairs = this.repairs!;
+    const ready = repairs.peek() ?? (await repairs.encodeNext((p, i) => (this.tables[p]!.isZero(i) ? Promise.resolve(undefined) : this.readChunk(p, i).then((c) => c.data))));
+    if (!ready || this.stopped) return;
+    const gate = this.window.check(ready.data.length + FRAME_HEADER_BYTES, Date.now());
+    if (!gate.open) {
+      await this.wake.wait(gate.retryAt! - Date.now());
+      return;
+    }
+    repairs.take();
+    const seq = ++this.seq;
+    const frame = encodeFrame({ releaseId: this.ridBytes, epoch: this.epoch, seq, payload: ready.payload, chunk: ready.gen.start, repair: { size: ready.gen.size, row: ready.row }, data: ready.data });
+    repairs.sent(ready, seq);
+    this.stats.repairSent++;
+    this.stats.bytesSent += ready.data.length;
+    this.publishFrame(seq, frame);
+  }
+
+  private publishFrame(seq: number, frame: Buffer): void {
+    this.window.log.record(seq, frame.length);
+    this.sentSinceSync = true;
     this.unacked++;
     this.stats.framesSent++;
-    this.stats.bytesSent += length;
     this.client.publish(this.topics.chunks, frame, { qos: 1 }, (err) => {
       this.unacked--;
       if (err && !this.stopped) this.warn(err); // the device reports the chunk missing and it is sent again

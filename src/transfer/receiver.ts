@@ -41,6 +41,11 @@ export interface ReceiveOptions {
   ackEveryFrames?: number;
   ackEveryBytes?: number;
   ackDelayMs?: number;
+  /**
+   * Memory for repair rows waiting to be decoded (default 16 MiB); 0 turns repair frames off
+   * (so does a sink without read()).
+   */
+  repairMemory?: number;
   /** Nothing arrived for this long while chunks are missing: ask again (default 3 s). */
   idleMs?: number;
   /** No manifest, or no new chunk written, for this long: give up with SF_ERR_TRANSFER_TIMEOUT (default 5 min). */
@@ -189,6 +194,7 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
       ackEveryBytes: o.ackEveryBytes ?? 4 * 1024 * 1024,
       ackDelayMs: o.ackDelayMs ?? 50,
       idleMs: o.idleMs ?? 3000,
+      repairMemory: ledger.canRead ? (o.repairMemory ?? 16 * 1024 * 1024) : 0,
       onWarning: (err) => this.emit('warning', err),
       onProgress: () => {
         this.lastProgressAt = Date.now(); // also while all-zero chunks are written, before any frame
@@ -245,6 +251,7 @@ function guardSink(sink: ChunkSink): ChunkSink {
     write: (p, i, d) => wrap(`writing chunk ${i} of ${p}`, () => sink.write(p, i, d)),
     writeZero: (p, i, n) => wrap(`writing zero chunk ${i} of ${p}`, () => sink.writeZero(p, i, n)),
     sync: () => wrap('syncing received chunks', () => sink.sync()),
+    ...(sink.read ? { read: (p: string, i: number, n: number) => wrap(`reading back chunk ${i} of ${p}`, () => sink.read!(p, i, n)) } : {}),
   };
 }
 
