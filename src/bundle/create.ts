@@ -14,7 +14,7 @@ import { crc32 } from '../crypto/crc.js';
 import { keyIdOf } from '../crypto/keys.js';
 import {
   ChunkTableBuilder,
-  DEFAULT_CHUNK_SIZE,
+  chunkSizeFor,
   MANIFEST_FORMAT,
   parseManifest,
   serializeManifest,
@@ -55,11 +55,12 @@ export interface CreatedBundle {
 }
 
 /** Pass 1: size, SHA-256 and chunk table of one payload file, reading one chunk at a time. */
-export async function scanPayload(name: string, file: string, chunkSize = DEFAULT_CHUNK_SIZE, onBytes?: (n: number) => void, fs: FileSystem = realFs): Promise<PayloadEntry> {
+export async function scanPayload(name: string, file: string, chunkSizeOpt?: number, onBytes?: (n: number) => void, fs: FileSystem = realFs): Promise<PayloadEntry> {
   const st = await fs.stat(file).catch((cause) => {
     throw new IoError(`cannot read payload ${name} from ${file}`, { cause, details: { file } });
   });
   if (!st.isFile) throw new IoError(`payload ${name}: ${file} is not a regular file`, { details: { file } });
+  const chunkSize = chunkSizeOpt ?? chunkSizeFor(st.size);
   const fh = await fs.open(file, 'read');
   const hash = createHash('sha256');
   const table = new ChunkTableBuilder(chunkSize);
@@ -220,7 +221,7 @@ export async function createBundle(opts: CreateOptions, out: NodeJS.WritableStre
 }
 
 async function writeBundle(opts: CreateOptions, out: NodeJS.WritableStream, end: boolean, outError: () => Error | undefined, started: (p: tar.Pack) => void): Promise<CreatedBundle> {
-  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunkSize = opts.chunkSize; // undefined: chosen per payload (chunkSizeFor)
   const fs = opts.fs ?? realFs;
   const publicKey = createPublicKey(opts.privateKey);
   let done = 0;

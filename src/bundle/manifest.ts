@@ -13,6 +13,20 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
  * used the least CPU per MiB in the measurements of docs/protocol.md. */
 export const DEFAULT_CHUNK_SIZE = 512 * 1024;
 export const MIN_CHUNK_SIZE = 4 * 1024;
+/**
+ * Chunks a payload gets at least when its chunk size is chosen for it: a lost frame then costs
+ * a small share of the payload, and repair frames (docs/protocol.md) have enough frames to
+ * spread over a fleet's independent losses. A 16 MiB payload gets 256 KiB chunks.
+ */
+export const MIN_CHUNKS = 64;
+const MIN_CHOSEN_CHUNK = 64 * 1024;
+
+/** The chunk size of a payload of `size` bytes when the creator does not set one. */
+export function chunkSizeFor(size: number): number {
+  let c = DEFAULT_CHUNK_SIZE;
+  while (c > MIN_CHOSEN_CHUNK && size / c < MIN_CHUNKS) c /= 2;
+  return c;
+}
 export const MAX_CHUNK_SIZE = 8 * 1024 * 1024;
 
 export class ManifestError extends SlotflipError {

@@ -12,7 +12,7 @@ import { IoError, UsageError } from '../../errors.js';
 import { realFs } from '../../platform/fs.js';
 import { loadPrivateKey } from '../../crypto/keys.js';
 import { loadTrustedKeys } from '../../crypto/trusted.js';
-import { ChunkTable, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, releaseId, type Manifest } from '../../bundle/manifest.js';
+import { ChunkTable, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MIN_CHUNKS, releaseId, type Manifest } from '../../bundle/manifest.js';
 import { isSemver } from '../../bundle/version.js';
 import { createBundle, type PayloadSource } from '../../bundle/create.js';
 import { readBundleHeader, verifyBundle } from '../../bundle/check.js';
@@ -26,7 +26,7 @@ const createOptions = {
   endorsement: { type: 'string', arg: 'FILE', help: 'endorsement.json of the signing key by an older trusted key (key rotation)' },
   'security-version': { type: 'string', arg: 'N', help: 'anti-rollback counter (default 0)' },
   expires: { type: 'string', arg: 'ISO-8601', help: 'time after which devices refuse the bundle' },
-  'chunk-size': { type: 'string', arg: 'BYTES', help: `transfer chunk size, multiple of 4 KiB, K/M suffix allowed (default ${DEFAULT_CHUNK_SIZE / 1024}K)` },
+  'chunk-size': { type: 'string', arg: 'BYTES', help: `transfer chunk size, multiple of 4 KiB, K/M suffix allowed (default ${DEFAULT_CHUNK_SIZE / 1024}K, halved down to 64K until a payload has ${MIN_CHUNKS} chunks)` },
   'pre-install': { type: 'string', arg: 'CMD', help: 'command run with the staged app payload before install (quotes group words)' },
   out: { type: 'string', short: 'o', arg: 'OUT.sfb', help: 'output file, or - for stdout' },
 } as const;
@@ -126,7 +126,7 @@ async function create(argv: string[], io: CliIo): Promise<number> {
     payloads,
     privateKey,
     ...(endorsement ? { endorsement } : {}),
-    chunkSize: v['chunk-size'] !== undefined ? parseSize(v['chunk-size']) : DEFAULT_CHUNK_SIZE,
+    ...(v['chunk-size'] !== undefined ? { chunkSize: parseSize(v['chunk-size']) } : {}),
     ...(expires ? { expires } : {}),
     ...(v['pre-install'] !== undefined ? { preInstall: splitCommand(v['pre-install']) } : {}),
     ...(epoch && /^\d+$/.test(epoch) ? { created: new Date(Number(epoch) * 1000) } : {}),
