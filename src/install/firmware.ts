@@ -8,7 +8,8 @@ import type { Manifest, PayloadEntry } from '../bundle/manifest.js';
 import { findPayload } from '../bundle/manifest.js';
 import type { OpenedBundle } from '../bundle/index.js';
 import { SlotWriter, writeStream } from '../slots/writer.js';
-import { verifySlot } from '../slots/readback.js';
+import { SlotReadback, verifySlot } from '../slots/readback.js';
+import { inlineSha256, workerSha256, type Sha256Sink } from '../slots/digest.js';
 import type { SlotName } from '../slots/model.js';
 import { checkPolicy, MissingPayloadError } from './policy.js';
 import { SlotStateError } from '../slots/errors.js';
@@ -51,12 +52,18 @@ export async function prepareInstall(dev: Device, manifest: Manifest): Promise<P
   return { target, booted: view.slots.booted, payload, writer };
 }
 
-/** Reads the slot back, records what it holds, and arms the trial boot in one env write. */
-export async function finishInstall(dev: Device, prep: PreparedInstall, manifest: Manifest, releaseId: string): Promise<void> {
+/**
+ * Reads the slot back, records what it holds, and arms the trial boot in one env write.
+ * `readback`, when given, has already read back the synced front of the slot while it was
+ * being written (the local install); it reads the rest here. Otherwise the whole slot is
+ * read back now.
+ */
+export async function finishInstall(dev: Device, prep: PreparedInstall, manifest: Manifest, releaseId: string, readback?: SlotReadback): Promise<void> {
   // Durable before it is judged: whatever wrote the slot, nothing is armed on unsynced data.
   await prep.writer.datasync();
   await prep.writer.close();
-  await verifySlot(dev.fs, dev.config.slots[prep.target].device, prep.payload.size, prep.payload.sha256, dev.config.bufferSize);
+  if (readback) await readback.finish(prep.payload.sha256);
+  else await verifySlot(dev.fs, dev.config.slots[prep.target].device, prep.payload.size, prep.payload.sha256, dev.config.bufferSize);
   await dev.state.setSlot(prep.target, {
     version: manifest.version,
     securityVersion: manifest.securityVersion,
@@ -87,10 +94,38 @@ export interface InstallProgress {
   (phase: 'write' | 'verify', done: number, total: number): void;
 }
 
-/** Installs the rootfs payload of an opened (signature-checked) bundle. */
+/** Below this size the read-back hashes on the main thread: a worker costs more to start than it saves. */
+export const OFF_THREAD_MIN = 16 * 1024 * 1024;
+
+/** The read-back's hash: on a worker thread for big payloads (the main thread hashes the bundle). */
+function readbackSink(size: number, bufferSize: number): Sha256Sink {
+  if (size >= OFF_THREAD_MIN) {
+    try {
+      return workerSha256(bufferSize, 4);
+    } catch {
+      // No worker threads here (a resource limit): the same hash on this thread, only slower.
+    }
+  }
+  return inlineSha256(bufferSize, 2);
+}
+
+/**
+ * Installs the rootfs payload of an opened (signature-checked) bundle. The slot is synced
+ * every few MiB while it is written, and each synced range is read back and hashed (on a
+ * worker) while later ranges are written; finishInstall reads back the last range after the
+ * final sync and compares the digest of the whole slot before state or env are touched.
+ */
 export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId: string, onProgress?: InstallProgress): Promise<InstallResult> {
   const started = performance.now();
   const prep = await prepareInstall(dev, bundle.manifest);
+  const size = prep.payload.size;
+  // The verify bar follows the write bar: read-back progress made during the write is shown after it.
+  let verified = 0;
+  let writing = true;
+  const readback = new SlotReadback(dev.fs, prep.writer.device, size, readbackSink(size, dev.config.bufferSize), (n) => {
+    verified = n;
+    if (!writing) onProgress?.('verify', n, size);
+  });
   let written = 0;
   try {
     for await (const { entry, stream } of bundle.payloads()) {
@@ -102,16 +137,25 @@ export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId
         bufferSize: dev.config.bufferSize,
         expectedSize: entry.size,
         onProgress: (n) => onProgress?.('write', n, entry.size),
+        onDurable: (n) => readback.advance(n),
       });
     }
   } catch (err) {
     // The write failed; the error that matters is that one, not a close error after it.
+    await readback.abort().catch(() => undefined);
     await prep.writer.close().catch(() => undefined);
     throw err;
   }
-  onProgress?.('verify', 0, prep.payload.size);
-  await finishInstall(dev, prep, bundle.manifest, releaseId);
-  onProgress?.('verify', prep.payload.size, prep.payload.size);
+  writing = false;
+  onProgress?.('verify', verified, size);
+  try {
+    await finishInstall(dev, prep, bundle.manifest, releaseId, readback);
+  } catch (err) {
+    // finish() releases the read-back itself; this covers a failure before it (the final sync).
+    await readback.abort().catch(() => undefined);
+    throw err;
+  }
+  onProgress?.('verify', size, size);
   return {
     slot: prep.target,
     version: bundle.manifest.version,

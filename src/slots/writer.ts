@@ -85,24 +85,43 @@ export class SlotWriter {
   }
 }
 
+export interface WriteStreamOptions {
+  bufferSize: number;
+  expectedSize: number;
+  /** Positioned writes overlapping with reading the input (default 4). */
+  writesInFlight?: number;
+  onProgress?: (written: number) => void;
+  /**
+   * Called with a position once every byte before it is written and fdatasynced, so a
+   * read-back can start behind the writer. With it, writeStream syncs every `syncEvery` bytes
+   * (default 32 MiB) while later writes continue; the final position is reported after the
+   * final sync.
+   */
+  onDurable?: (position: number) => void;
+  syncEvery?: number;
+}
+
+export const DEFAULT_SYNC_EVERY = 32 * 1024 * 1024;
+
 /**
  * Copies a stream into the slot from offset 0 in writes of `bufferSize` bytes, then
  * fdatasyncs. Up to `writesInFlight` positioned writes overlap with reading and hashing the
- * input (each from its own buffer). Returns the number of bytes written.
+ * input, each from its own buffer; buffers are reused once written, so the memory used is
+ * (writesInFlight + 1) buffers whatever the size. Returns the number of bytes written.
  */
-export async function writeStream(
-  writer: SlotWriter,
-  input: AsyncIterable<Uint8Array>,
-  opts: { bufferSize: number; expectedSize: number; writesInFlight?: number; onProgress?: (written: number) => void },
-): Promise<number> {
+export async function writeStream(writer: SlotWriter, input: AsyncIterable<Uint8Array>, opts: WriteStreamOptions): Promise<number> {
   writer.checkFits(opts.expectedSize);
   const limit = Math.max(1, opts.writesInFlight ?? 4);
+  const syncEvery = opts.onDurable ? Math.max(opts.bufferSize, opts.syncEvery ?? DEFAULT_SYNC_EVERY) : Number.POSITIVE_INFINITY;
   const inflight: Promise<void>[] = [];
+  const spare: Buffer[] = [];
   let failed: unknown;
-  let buf = Buffer.allocUnsafe(opts.bufferSize);
+  let buf: Buffer = Buffer.allocUnsafe(opts.bufferSize);
   let fill = 0;
   let position = 0;
   let done = 0;
+  let nextSync = syncEvery;
+  let syncing: Promise<void> | undefined;
   const flush = async (data: Buffer, at: number): Promise<void> => {
     if (inflight.length >= limit) await inflight.shift();
     if (failed) throw failed;
@@ -110,12 +129,29 @@ export async function writeStream(
       () => {
         done += data.length;
         opts.onProgress?.(done);
+        if (data.length === opts.bufferSize) spare.push(data);
       },
       (err: unknown) => {
         failed ??= err;
       },
     );
     inflight.push(p);
+    const end = at + data.length;
+    if (end >= nextSync && !syncing) {
+      // Everything below `end` is in flight now; sync once it has landed, without holding up
+      // the writes after it (fdatasync covers what was written before it was called).
+      nextSync = end + syncEvery;
+      syncing = Promise.all(inflight)
+        .then(async () => {
+          if (failed) return;
+          await writer.datasync();
+          opts.onDurable?.(end);
+        })
+        .catch((err: unknown) => {
+          failed ??= err;
+        })
+        .finally(() => (syncing = undefined));
+    }
   };
   try {
     for await (const piece of input) {
@@ -129,7 +165,7 @@ export async function writeStream(
           await flush(buf, position);
           position += fill;
           fill = 0;
-          buf = Buffer.allocUnsafe(opts.bufferSize);
+          buf = spare.pop() ?? Buffer.allocUnsafe(opts.bufferSize);
         }
       }
     }
@@ -138,10 +174,12 @@ export async function writeStream(
       position += fill;
     }
   } finally {
-    // Never leave writes running behind the caller's back (it closes the file next).
+    // Never leave writes or a sync running behind the caller's back (it closes the file next).
     await Promise.all(inflight);
+    await syncing;
   }
   if (failed) throw failed;
   await writer.datasync();
+  opts.onDurable?.(position);
   return position;
 }

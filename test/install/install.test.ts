@@ -171,3 +171,35 @@ test('a lower security version than the committed floor is refused', async () =>
   assert.equal(JSON.parse(res.out).error.code, 'SF_ERR_SECURITY_VERSION');
   assert.deepEqual(await snapshot(dir), before);
 });
+
+// Big enough for the read-back to run on a worker behind the writer, with syncs along the way.
+const BIG = 40 * 1024 * 1024;
+
+test('a payload bigger than the sync interval installs with the read-back running behind the writer', async () => {
+  const { dir, config } = await device(64 * 1024 * 1024);
+  const img = image('2.0.0', BIG);
+  const { bytes } = await craftBundle(signer, { rootfs: img }, { compatible: [BOARD], version: '2.0.0' });
+  await fsp.writeFile(path.join(dir, 'b.sfb'), bytes);
+  const r = await cli(['install', path.join(dir, 'b.sfb'), '--config', config, '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).bytes, BIG);
+  const slot = await fsp.readFile(path.join(dir, 'slot-b.img'));
+  assert.equal(createHash('sha256').update(slot.subarray(0, BIG)).digest('hex'), createHash('sha256').update(img).digest('hex'));
+  assert.match((await cli(['env', 'print', 'upgrade_available', '--device-config', config])).out, /upgrade_available=1/);
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+test('a big bundle damaged near its end is the bundle\'s fault (SF_ERR_DIGEST), not the read-back\'s; env and booted slot untouched', async () => {
+  const { dir, config } = await device(64 * 1024 * 1024);
+  const { bytes } = await craftBundle(signer, { rootfs: image('2.0.0', BIG) }, { compatible: [BOARD], version: '2.0.0' });
+  bytes[bytes.length - 1024 - 4096]! ^= 0x40; // inside the payload's last bytes, after the first synced ranges were read back
+  await fsp.writeFile(path.join(dir, 'bad.sfb'), bytes);
+  const before = await snapshot(dir);
+  const res = await cli(['install', path.join(dir, 'bad.sfb'), '--config', config, '--json']);
+  assert.equal(res.code, 1, res.err);
+  assert.equal(JSON.parse(res.out).error.code, 'SF_ERR_DIGEST', res.err);
+  const after = await snapshot(dir);
+  assert.equal(after['slot-a.img'], before['slot-a.img'], 'booted slot changed');
+  assert.equal(after['uboot-env.bin'], before['uboot-env.bin'], 'env changed');
+  await fsp.rm(dir, { recursive: true, force: true });
+});
