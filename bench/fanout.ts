@@ -1,6 +1,6 @@
 // fanout-bytes: 100 simulated devices in one process, each with its own MQTT client, data dir
 // and file sink, fetch one 16 MiB release from one mosquitto while each loses 5% of the chunk
-// frames (bench/lib/lossy.ts). Figure: payload bytes the publisher sent / image size; the
+// frames (test/transfer/lossy.ts). Figure: payload bytes the publisher sent / image size; the
 // baseline is one device alone under the same loss (its bytes / size, and its wall time).
 // A second fleet loses the same frames at every device (fanout-bytes-shared-loss).
 // Receivers use the agent's defaults (idle re-join after 3 s): a shorter idle time makes
@@ -17,7 +17,7 @@ import { receiveRelease, type ReceiveResult } from '../src/transfer/receiver.js'
 import { serveRelease } from '../src/transfer/publisher.js';
 import { releaseTopics } from '../src/transfer/topics.js';
 import { connect, makeRelease, startMosquitto, tempDir, type TestRelease } from '../test/transfer/support.js';
-import { dropChunkFrames, type LossStats } from './lib/lossy.js';
+import { dropChunkFrames, type LossStats } from '../test/transfer/lossy.js';
 import { argValue, emit, metric, MiB, parseSize } from './lib/metric.js';
 import { hasTool } from './lib/system.js';
 

@@ -1,7 +1,7 @@
 // The chunk frame codec: round trip, and refusal of anything malformed or oversize.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFrame, encodeFrame, frameIsFor, FRAME_HEADER_BYTES, FLAG_SYNC, releaseIdBytes } from '../../src/transfer/frame.js';
+import { decodeFrame, encodeFrame, frameIsFor, FRAME_HEADER_BYTES, FLAG_REPAIR, FLAG_SYNC, releaseIdBytes } from '../../src/transfer/frame.js';
 import { crc32 } from '../../src/transfer/crc.js';
 
 const rid = releaseIdBytes('0123456789abcdef');
@@ -33,7 +33,19 @@ test('malformed frames are refused with SF_ERR_FRAME', () => {
   const syncWithData = Buffer.from(good);
   syncWithData[5] = FLAG_SYNC;
   cases.push(['sync frame with data', syncWithData, 64]);
+  const syncAndRepair = Buffer.from(good);
+  syncAndRepair[5] = FLAG_SYNC | FLAG_REPAIR;
+  cases.push(['sync and repair at once', syncAndRepair, 64]);
   for (const [what, buf, max] of cases) {
     assert.throws(() => decodeFrame(buf, max), (err: Error & { code?: string }) => err.code === 'SF_ERR_FRAME', what);
   }
+});
+
+test('a repair frame carries its generation (first chunk, size) and row', () => {
+  const buf = encodeFrame({ releaseId: rid, epoch: 7, seq: 100, payload: 1, chunk: 128, repair: { size: 64, row: 127 }, data });
+  const f = decodeFrame(buf, 64);
+  assert.equal(f.flags, FLAG_REPAIR);
+  assert.deepEqual(f.repair, { size: 64, row: 127 });
+  assert.equal(f.chunk, 128);
+  assert.equal(decodeFrame(encodeFrame({ releaseId: rid, epoch: 7, seq: 1, payload: 0, chunk: 0, data }), 64).repair, undefined);
 });

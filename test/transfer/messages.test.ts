@@ -63,3 +63,16 @@ test('the manifest envelope keeps manifest and signature bytes exactly', () => {
   const broken = encodeEnvelope(m, s).subarray(0, 20);
   assert.throws(() => decodeEnvelope(broken), (e: Error & { code?: string }) => e.code === 'SF_ERR_FRAME');
 });
+
+test('held repair rows round-trip; entries outside the release are refused', () => {
+  const missing = new Map([[0, new Bitmap(100)]]);
+  const held = [{ payload: 0, start: 64, size: 36, count: 3 }];
+  const m = decodeDeviceMessage(encodeDeviceMessage({ kind: 'request', ...base, missing, held }), [100]);
+  assert.deepEqual(m.held, held);
+  assert.deepEqual(decodeDeviceMessage(encodeDeviceMessage({ kind: 'join', ...base, missing, held: [] }), [100]).held, []);
+  assert.equal(decodeDeviceMessage(encodeDeviceMessage({ kind: 'join', ...base, missing }), [100]).held, undefined);
+  const wire = (h: unknown): Buffer => Buffer.from(JSON.stringify({ v: 1, kind: 'request', ...base, held: h }));
+  for (const bad of [{}, [[0, 64, 37, 1]], [[1, 0, 1, 1]], [[0, 0, 0, 1]], [[0, 0, 1]], [[0, -1, 1, 1]], Array.from({ length: 4097 }, () => [0, 0, 1, 1])]) {
+    assert.throws(() => decodeDeviceMessage(wire(bad), [100]), (err: Error & { code?: string }) => err.code === 'SF_ERR_FRAME', JSON.stringify(bad).slice(0, 40));
+  }
+});

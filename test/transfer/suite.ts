@@ -15,6 +15,7 @@ import { encodeDeviceMessage } from '../../src/transfer/messages.js';
 import { Bitmap } from '../../src/transfer/bitmap.js';
 import { connect, makeRelease, sha256File, tempDir, type Broker } from './support.js';
 import { device } from './harness.js';
+import { dropChunkFrames } from './lossy.js';
 
 export function transferSuite(name: string, startBroker: () => Promise<Broker>): void {
   describe(`transfer over ${name}`, () => {
@@ -77,6 +78,52 @@ export function transferSuite(name: string, startBroker: () => Promise<Broker>):
         await server.whenComplete(['dev-a', 'dev-b', 'dev-c']);
       } finally {
         await Promise.all([a.close(), b.close(), c.close()]);
+        await server.close({ withdraw: true });
+      }
+    });
+
+    test('devices that each lose their own frames are repaired by coded frames, not by resending every lost chunk', async () => {
+      const rel = makeRelease(2 * 1024 * 1024, 32 * 1024, [7], 19); // 64 chunks, one all-zero
+      const topics = releaseTopics(undefined, 'test-board', rel.releaseId);
+      const devs = await Promise.all(Array.from({ length: 12 }, (_, k) => device(broker.url, `dev-lossy-${k}`, dir, rel)));
+      const losses = devs.map((d, k) => dropChunkFrames(d.client, topics.chunks, 0.1, 900 + k));
+      const runs = devs.map((d) => d.fetch({ idleMs: 3000 }));
+      const server = await serveRelease(pub, { board: 'test-board', ...rel, coalesceMs: 100 });
+      try {
+        const results = await Promise.all(runs);
+        for (const d of devs) assert.equal(await sha256File(d.target), rel.sha256, d.id);
+        const count = rel.table.count - 1;
+        const repaired = results.reduce((n, r) => n + r.stats.chunksRepaired, 0);
+        const worst = Math.max(...losses.map((l) => l.dropped));
+        const dropped = losses.reduce((n, l) => n + l.dropped, 0);
+        const what = `${server.stats.framesSent} frames (${server.stats.repairSent} repair, ${server.stats.resent} resent) for ${count} chunks; ${dropped} frames dropped at devices, ${worst} at the worst one; ${repaired} chunks rebuilt`;
+        assert.ok(repaired > 0 && server.stats.repairSent > 0, what);
+        // Resending lost chunks would cost about as many frames as distinct chunks lost by
+        // anyone (most of the 63 here); coded frames cost about the worst device's loss.
+        assert.ok(server.stats.framesSent - count <= worst + 8, what);
+        await server.whenComplete(devs.map((d) => d.id));
+      } finally {
+        await Promise.all(devs.map((d) => d.close()));
+        await server.close({ withdraw: true });
+      }
+    });
+
+    test('a device whose sink cannot read chunks back gets lost chunks resent, not repair frames', async () => {
+      const rel = makeRelease(1024 * 1024, 32 * 1024, [], 20);
+      const topics = releaseTopics(undefined, 'test-board', rel.releaseId);
+      const dev = await device(broker.url, 'dev-noread', dir, rel);
+      const loss = dropChunkFrames(dev.client, topics.chunks, 0.15, 77);
+      const r = dev.receiver({ idleMs: 3000 }, (sink) => ({ write: sink.write.bind(sink), writeZero: sink.writeZero.bind(sink), sync: sink.sync.bind(sink) }));
+      const server = await serveRelease(pub, { board: 'test-board', ...rel });
+      try {
+        const res = await r.run();
+        assert.equal(await sha256File(dev.target), rel.sha256);
+        assert.ok(loss.dropped > 0);
+        assert.equal(server.stats.repairSent, 0);
+        assert.equal(res.stats.repairFrames, 0);
+        assert.ok(server.stats.resent >= 1);
+      } finally {
+        await dev.close();
         await server.close({ withdraw: true });
       }
     });

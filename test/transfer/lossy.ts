@@ -1,4 +1,4 @@
-// Loss on the device side of a release stream, without touching src/transfer: after the
+// Loss on the device side of a release stream (tests and bench/fanout.ts), outside src/transfer: after the
 // transfer's MessageRouter is installed on a client, wrap its handleMessage so a share of the
 // chunk frames (never sync frames) is acknowledged to the broker and thrown away unseen, as
 // if the radio had lost them. Whether a frame is lost depends only on (seed, epoch, seq), the
