@@ -10,7 +10,7 @@ import { MAX_SIGNATURE_BYTES } from './signature.js';
 import { verifyManifest } from './verify.js';
 import { BundleFormatError, DigestError, OversizeError } from './errors.js';
 import { StrictTarReader, type TarEntry } from './tar-reader.js';
-import { PayloadStream } from './payload-stream.js';
+import { PayloadStream, type PayloadHasher } from './payload-stream.js';
 
 export const MANIFEST_ENTRY = 'manifest.json';
 export const SIGNATURE_ENTRY = 'manifest.sig';
@@ -31,6 +31,8 @@ export interface OpenOptions {
   now?: Date;
   checkExpiry?: boolean;
   revokedKeys?: readonly string[];
+  /** Where each payload's SHA-256 runs; undefined (or no hasher) hashes on this thread. */
+  payloadHasher?: (entry: PayloadEntry) => PayloadHasher | undefined;
 }
 
 /** Reads a whole (small) entry, refusing more than `max` bytes before reading any. */
@@ -105,7 +107,7 @@ export async function openBundle(input: Readable, opts: OpenOptions): Promise<Op
         const e = await reader.next();
         if (!e) break;
         const entry = matchPayload(e, manifest, index);
-        previous = new PayloadStream(e.stream, entry, () => reader.error);
+        previous = new PayloadStream(e.stream, entry, () => reader.error, opts.payloadHasher?.(entry));
         index++;
         yield { entry, stream: previous };
       }

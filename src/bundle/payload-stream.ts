@@ -2,19 +2,36 @@
 // counted on the way through, ending with SF_ERR_DIGEST instead of 'end' when the SHA-256 or
 // the size differs from the signed manifest. It never destroys the tar entry it reads from
 // (that would tear down the whole archive); a payload nobody wants is drained instead.
+// The SHA-256 runs here by default; a caller may hand in a hasher that runs elsewhere (the
+// local install hashes on a worker thread), which can ask for the input to pause.
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { PayloadEntry } from './manifest.js';
 import { BundleFormatError, DigestError } from './errors.js';
+import { IoError } from '../errors.js';
 import type { TarEntry } from './tar-reader.js';
 
+/** A SHA-256 that runs off this stream's thread (src/slots/digest.ts DigestWorker.hasher). */
+export interface PayloadHasher {
+  /** Takes what it needs of `chunk` before returning; false asks for a pause until onDrain. */
+  update(chunk: Uint8Array): boolean;
+  onDrain(fn: () => void): void;
+  digest(): Promise<string>;
+  close(): void;
+}
+
 export class PayloadStream extends Readable {
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private bytes = 0;
   private draining = false;
   /** Set once the consumer reads: only then is someone listening for 'error'. */
   private reading = false;
+  /** The consumer wants data (push() has not said stop since its last read). */
+  private wanted = false;
+  /** The off-thread hasher is behind: the input waits for it. */
+  private hashBusy = false;
+  private ended = false;
   private outcome: { error?: Error } | undefined;
   private readonly settled: Promise<void>;
 
@@ -23,29 +40,49 @@ export class PayloadStream extends Readable {
     readonly entry: PayloadEntry,
     /** The reader's typed failure, preferred over the bare error the entry stream carries. */
     private readonly failure: () => Error | undefined,
+    private readonly hasher?: PayloadHasher,
   ) {
     super({ highWaterMark: 256 * 1024 });
+    if (!hasher) this.hash = createHash('sha256');
     let settle!: () => void;
     this.settled = new Promise((resolve) => (settle = resolve));
-    source.on('data', (data: unknown) => {
-      if (this.draining) return;
-      const chunk = data as Buffer;
-      this.bytes += chunk.length;
-      this.hash.update(chunk);
-      if (!this.push(chunk)) source.pause();
-    });
-    source.on('end', () => {
-      // A drained payload was skipped: its bytes went nowhere, so there is nothing to check.
-      const error = this.draining ? undefined : this.check();
+    const conclude = (error: Error | undefined): void => {
+      this.hasher?.close();
       this.outcome = error ? { error } : {};
       settle();
       if (this.draining) return;
       if (error) this.fail(error);
       else this.push(null);
+    };
+    hasher?.onDrain(() => {
+      this.hashBusy = false;
+      if (this.wanted || this.draining) source.resume();
+    });
+    source.on('data', (data: unknown) => {
+      if (this.draining) return;
+      const chunk = data as Buffer;
+      this.bytes += chunk.length;
+      if (this.hash) this.hash.update(chunk);
+      else if (!this.hasher!.update(chunk)) this.hashBusy = true;
+      if (!this.push(chunk)) this.wanted = false;
+      if (!this.wanted || this.hashBusy) source.pause();
+    });
+    source.on('end', () => {
+      this.ended = true;
+      // A drained payload was skipped: its bytes went nowhere, so there is nothing to check.
+      if (this.draining) return conclude(undefined);
+      if (this.hash) return conclude(this.check(this.hash.digest('hex')));
+      const short = this.checkSize();
+      if (short) return conclude(short);
+      this.hasher!.digest().then(
+        (actual) => conclude(this.check(actual)),
+        (cause: unknown) => conclude(new IoError(`payload ${entry.name}: hashing failed`, { cause })),
+      );
     });
     source.on('close', () => {
-      if (this.outcome) return;
+      if (this.outcome || this.ended) return;
       const error = this.failure() ?? new BundleFormatError(`payload ${entry.name}: tar entry ended early (truncated)`);
+      this.hasher?.close();
       this.outcome = { error };
       settle();
       if (!this.draining) this.fail(error);
@@ -53,12 +90,18 @@ export class PayloadStream extends Readable {
     source.pause();
   }
 
-  private check(): Error | undefined {
+  private checkSize(): Error | undefined {
     const e = this.entry;
     if (this.bytes !== e.size) {
       return new DigestError(`payload ${e.name}: ${this.bytes} bytes, manifest says ${e.size}`, { details: { payload: e.name } });
     }
-    const actual = this.hash.digest('hex');
+    return undefined;
+  }
+
+  private check(actual: string): Error | undefined {
+    const e = this.entry;
+    const short = this.checkSize();
+    if (short) return short;
     if (actual !== e.sha256) {
       return new DigestError(`payload ${e.name}: SHA-256 ${actual} differs from the manifest's ${e.sha256}`, {
         details: { payload: e.name, expected: e.sha256, actual },
@@ -78,11 +121,12 @@ export class PayloadStream extends Readable {
 
   override _read(): void {
     this.reading = true;
+    this.wanted = true;
     if (this.outcome?.error) {
       this.destroy(this.outcome.error);
       return;
     }
-    this.source.resume();
+    if (!this.hashBusy) this.source.resume();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

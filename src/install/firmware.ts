@@ -9,7 +9,7 @@ import { findPayload } from '../bundle/manifest.js';
 import type { OpenedBundle } from '../bundle/index.js';
 import { SlotWriter, writeStream } from '../slots/writer.js';
 import { SlotReadback, verifySlot } from '../slots/readback.js';
-import { inlineSha256, workerSha256, type Sha256Sink } from '../slots/digest.js';
+import { inlineSha256, type DigestWorker, type Sha256Sink } from '../slots/digest.js';
 import type { SlotName } from '../slots/model.js';
 import { checkPolicy, MissingPayloadError } from './policy.js';
 import { SlotStateError } from '../slots/errors.js';
@@ -94,19 +94,16 @@ export interface InstallProgress {
   (phase: 'write' | 'verify', done: number, total: number): void;
 }
 
-/** Below this size the read-back hashes on the main thread: a worker costs more to start than it saves. */
+/** Below this size hashes run on the main thread: a worker costs more to start than it saves. */
 export const OFF_THREAD_MIN = 16 * 1024 * 1024;
 
-/** The read-back's hash: on a worker thread for big payloads (the main thread hashes the bundle). */
-function readbackSink(size: number, bufferSize: number): Sha256Sink {
-  if (size >= OFF_THREAD_MIN) {
-    try {
-      return workerSha256(bufferSize, 4);
-    } catch {
-      // No worker threads here (a resource limit): the same hash on this thread, only slower.
-    }
-  }
-  return inlineSha256(bufferSize, 2);
+export interface InstallOptions {
+  /** Hash the read-back on this worker thread (payloads of OFF_THREAD_MIN and more). */
+  digests?: DigestWorker;
+}
+
+function readbackSink(size: number, bufferSize: number, digests: DigestWorker | undefined): Sha256Sink {
+  return digests && size >= OFF_THREAD_MIN ? digests.sink(bufferSize, 4) : inlineSha256(bufferSize, 2);
 }
 
 /**
@@ -115,14 +112,14 @@ function readbackSink(size: number, bufferSize: number): Sha256Sink {
  * worker) while later ranges are written; finishInstall reads back the last range after the
  * final sync and compares the digest of the whole slot before state or env are touched.
  */
-export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId: string, onProgress?: InstallProgress): Promise<InstallResult> {
+export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId: string, onProgress?: InstallProgress, opts: InstallOptions = {}): Promise<InstallResult> {
   const started = performance.now();
   const prep = await prepareInstall(dev, bundle.manifest);
   const size = prep.payload.size;
   // The verify bar follows the write bar: read-back progress made during the write is shown after it.
   let verified = 0;
   let writing = true;
-  const readback = new SlotReadback(dev.fs, prep.writer.device, size, readbackSink(size, dev.config.bufferSize), (n) => {
+  const readback = new SlotReadback(dev.fs, prep.writer.device, size, readbackSink(size, dev.config.bufferSize, opts.digests), (n) => {
     verified = n;
     if (!writing) onProgress?.('verify', n, size);
   });

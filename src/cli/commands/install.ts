@@ -2,7 +2,7 @@
 // then board/version checks, then the inactive slot, read-back, and one env write arming the
 // trial boot.
 
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import type { Command } from '../commands.js';
 import { parse, helpText } from '../args.js';
 import { deviceFromArgs, deviceOptions } from '../device-options.js';
@@ -10,7 +10,8 @@ import { createProgress, formatBytes } from '../progress.js';
 import { loadTrustedKeys } from '../../crypto/index.js';
 import { openBundle } from '../../bundle/index.js';
 import { releaseId } from '../../bundle/manifest.js';
-import { installBundle } from '../../install/firmware.js';
+import { installBundle, OFF_THREAD_MIN } from '../../install/firmware.js';
+import { DigestWorker } from '../../slots/digest.js';
 import { UsageError } from '../../errors.js';
 
 const options = { ...deviceOptions, 'no-progress': { type: 'boolean', help: 'no progress bar' } } as const;
@@ -28,17 +29,28 @@ export const command: Command = {
     // Reads of the board's buffer size (1 MiB by default), not fs streams' 64 KiB: a read is a
     // trip through the thread pool, and 4096 of them per 256 MiB cost more than the copy itself.
     const input = file === '-' ? (io.stdin as NodeJS.ReadableStream & import('node:stream').Readable) : createReadStream(file, { highWaterMark: dev.config.bufferSize });
-    const bundle = await openBundle(input, { trustedKeys: keys, revokedKeys: dev.config.revokedKeys });
-    const showProgress = !args.values.json && !args.values['no-progress'];
-    const bars = {
-      write: createProgress(io.err, 'write ', bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0, showProgress),
-      verify: createProgress(io.err, 'verify', bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0, showProgress),
-    };
+    // Both SHA-256 passes of a big payload (the bundle stream, the read-back) run on one worker
+    // thread, so the main thread only moves data; started now, it boots while the manifest is checked.
+    const digests = new DigestWorker();
     let result;
+    let bars;
     try {
-      result = await installBundle(dev, bundle, releaseId(bundle.manifestBytes), (phase, done) => bars[phase].update(done));
+      if (file !== '-' && (statSync(file, { throwIfNoEntry: false })?.size ?? 0) >= OFF_THREAD_MIN) digests.warm(); // a missing file: the read below reports it, typed
+      const bundle = await openBundle(input, {
+        trustedKeys: keys,
+        revokedKeys: dev.config.revokedKeys,
+        payloadHasher: (entry) => (entry.size >= OFF_THREAD_MIN ? digests.hasher(dev.config.bufferSize) : undefined),
+      });
+      const showProgress = !args.values.json && !args.values['no-progress'];
+      const total = bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0;
+      const b = (bars = { write: createProgress(io.err, 'write ', total, showProgress), verify: createProgress(io.err, 'verify', total, showProgress) });
+      try {
+        result = await installBundle(dev, bundle, releaseId(bundle.manifestBytes), (phase, done) => b[phase].update(done), { digests });
+      } finally {
+        await bundle.close();
+      }
     } finally {
-      await bundle.close();
+      await digests.close();
     }
     bars.write.finish();
     bars.verify.finish();
