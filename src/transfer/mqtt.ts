@@ -1,8 +1,17 @@
 // The few things the transfer needs from MQTT.js beyond publish/subscribe: TCP_NODELAY on every
-// (re)connected socket, and acknowledging a QoS 1 message only once it is handled, which is
-// what turns the broker's delivery into backpressure on a slow writer.
+// (re)connected socket, acknowledging a QoS 1 message only once it is handled (which turns the
+// broker's delivery into backpressure on a slow writer), and keeping a receiver's memory flat.
 
 import type { IPublishPacket, MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+
+// MQTT.js's packet writer (mqtt-packet) fills a cache of 65,536 two-byte Buffers on the first
+// packet written, unless a client is created with `writeCache: false`. Those Buffers cost about
+// 6 MiB of heap, and building them grows the young generation to its maximum: 15–18 MiB of RSS
+// for the life of the process, a quarter of a 64 MiB device's budget, to save a 2-byte
+// allocation per packet id. The switch is global to the module, and every slotflip process
+// that talks MQTT loads this file before it creates a client, so turn it off here.
+mqttPacket.writeToStream.cacheNumbers = false;
 
 /**
  * Sets TCP_NODELAY on the client's socket now and after every reconnect. Without it Nagle's
@@ -18,6 +27,41 @@ export function setNoDelay(client: MqttClient): () => void {
   if (client.connected) apply();
   client.on('connect', apply);
   return () => client.off('connect', apply);
+}
+
+/**
+ * Young-generation garbage collection paced by the bytes received, for processes started with
+ * --expose-gc (the agent's service units do; docs/service.md). Every chunk frame leaves about
+ * twice its size in dead Buffers outside the JS heap (MQTT.js copies each message out of the
+ * socket's 64 KiB reads), while the JS heap itself grows slowly, so V8 scavenges rarely and
+ * the dead Buffers pile up to 30–40 MiB before its external-memory trigger fires. A scavenge
+ * every few MiB frees them for well under a millisecond each. Not more often: a frame's Buffer
+ * lives until its write finishes, and one that is alive at two scavenges is promoted to the
+ * old generation, where only a full collection frees it (scavenging every message or two
+ * measured worse than not at all). Hence at least 8 messages of the largest size seen.
+ */
+class GcPacer {
+  everyBytes = 4 * 1024 * 1024;
+  private bytes = 0;
+  private largest = 0;
+  private readonly gc = (globalThis as { gc?: (o: { type: 'minor'; execution: 'sync' }) => void }).gc;
+
+  received(size: number): void {
+    if (!this.gc || this.everyBytes <= 0) return;
+    this.bytes += size;
+    if (size > this.largest) this.largest = size;
+    if (this.bytes >= Math.max(this.everyBytes, 8 * this.largest)) {
+      this.bytes = 0;
+      this.gc({ type: 'minor', execution: 'sync' });
+    }
+  }
+}
+
+const gcPacer = new GcPacer();
+
+/** Sets the bytes of routed messages between two scavenges (0: never); for tuning and benchmarks. */
+export function setGcPace(everyBytes: number): void {
+  gcPacer.everyBytes = everyBytes;
 }
 
 export type MessageHandler = (payload: Buffer, packet: IPublishPacket) => void | Promise<void>;
@@ -39,6 +83,7 @@ export class MessageRouter {
         previous(packet, callback);
         return;
       }
+      gcPacer.received((packet.payload as Buffer).length);
       let result: void | Promise<void>;
       try {
         result = route.handler(packet.payload as Buffer, packet);
