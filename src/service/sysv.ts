@@ -2,7 +2,7 @@
 // supervisor that respawns the agent, and, for BusyBox init without rc scripts, the one
 // /etc/inittab line that lets init itself respawn the agent.
 
-import { MARKER, SERVICE_NAME, agentArgv, type AgentLaunch } from './spec.js';
+import { MARKER, SERVICE_NAME, agentArgv, nodeFlags, type AgentLaunch } from './spec.js';
 
 export const SYSV_SCRIPT_PATH = `/etc/init.d/${SERVICE_NAME}`;
 export const INITTAB_PATH = '/etc/inittab';
@@ -25,7 +25,11 @@ export const SYSV_SETTINGS: SysvSettings = {
 };
 
 export function renderSysvScript(launch: AgentLaunch, s: SysvSettings = SYSV_SETTINGS): string {
-  const [node, bin, ...rest] = agentArgv(launch);
+  // agentArgv is node, its flags, the entry script, then the agent's own arguments.
+  const flags = nodeFlags(launch);
+  const argv = agentArgv(launch);
+  const node = argv[0]!;
+  const [bin, ...rest] = argv.slice(1 + flags.length);
   return `#!/bin/sh
 # ${MARKER} --init sysv.
 # \`slotflip service uninstall --init sysv\` removes it; settings go in /etc/default/${SERVICE_NAME}.
@@ -40,6 +44,7 @@ export function renderSysvScript(launch: AgentLaunch, s: SysvSettings = SYSV_SET
 
 NAME=${SERVICE_NAME}
 NODE=${node}
+NODE_FLAGS="${flags.join(' ')}"
 BIN=${bin}
 ARGS="${rest.join(' ')}"
 RUNDIR=${s.runDir}
@@ -66,7 +71,7 @@ supervise() {
 	trap 'stopping=1; kill -TERM $agent $waiting 2>/dev/null' TERM INT
 	trap '[ -n "$agent" ] && kill -HUP $agent 2>/dev/null' HUP
 	while [ -z "$stopping" ]; do
-		$NODE $BIN $ARGS &
+		$NODE $NODE_FLAGS $BIN $ARGS &
 		agent=$!
 		echo "$agent" > "$AGENT_PIDFILE"
 		[ -n "$stopping" ] && kill -TERM "$agent" 2>/dev/null

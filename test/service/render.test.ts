@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { renderSystemdUnit } from '../../src/service/systemd.js';
 import { renderSysvScript, renderInittabLines, editInittab } from '../../src/service/sysv.js';
 import { renderProcdScript } from '../../src/service/procd.js';
-import { checkLaunch, isOurs, MARKER } from '../../src/service/spec.js';
+import { AGENT_NODE_FLAGS, agentArgv, checkLaunch, isOurs, MARKER } from '../../src/service/spec.js';
 import { defaultBin, defaultNode, DEFAULT_BIN } from '../../src/service/defaults.js';
 import { parseUnit, one } from './unit-file.js';
 
 const launch = { node: '/usr/bin/node', bin: '/usr/lib/slotflip/slotflip.mjs', config: '/etc/slotflip/device.json' };
-const AGENT = '/usr/bin/node /usr/lib/slotflip/slotflip.mjs agent --config /etc/slotflip/device.json';
+const AGENT = '/usr/bin/node --max-semi-space-size=1 --expose-gc /usr/lib/slotflip/slotflip.mjs agent --config /etc/slotflip/device.json';
 
 test('systemd unit: Type=notify with watchdog, restart, mixed kill mode, HUP reload, after network-online', () => {
   const text = renderSystemdUnit(launch);
@@ -40,6 +40,8 @@ test('sysv script: LSB header, every verb, the agent command and a respawn loop'
   assert.match(text, /^# Provides: +slotflip-agent$/m);
   for (const verb of ['start', 'stop', 'restart', 'reload|force-reload', 'status']) assert.match(text, new RegExp(`^\\t${verb.replace('|', '\\|')}\\)`, 'm'));
   assert.match(text, /^NODE=\/usr\/bin\/node$/m);
+  assert.match(text, /^NODE_FLAGS="--max-semi-space-size=1 --expose-gc"$/m);
+  assert.match(text, /\$NODE \$NODE_FLAGS \$BIN \$ARGS &/);
   assert.match(text, /^BIN=\/usr\/lib\/slotflip\/slotflip\.mjs$/m);
   assert.match(text, /^ARGS="agent --config \/etc\/slotflip\/device\.json"$/m);
   assert.match(text, /while \[ -z "\$stopping" \]; do/);
@@ -89,4 +91,16 @@ test('defaults: the running script unless it is TypeScript; node from PATH like 
   assert.equal(defaultBin(undefined), DEFAULT_BIN);
   assert.equal(defaultNode('/nonexistent:relative', '/fallback/node'), '/fallback/node');
   assert.equal(defaultNode(`/nonexistent:${process.execPath.replace(/\/node$/, '')}`, '/fallback/node'), process.execPath);
+});
+
+test('node flags: every flavour starts the agent with AGENT_NODE_FLAGS; a launch may set its own', () => {
+  assert.deepEqual(agentArgv(launch).slice(0, 1 + AGENT_NODE_FLAGS.length), ['/usr/bin/node', ...AGENT_NODE_FLAGS]);
+  assert.ok(AGENT_NODE_FLAGS.includes('--expose-gc'), 'the chunk receiver paces scavenges through gc()');
+  const plain = { ...launch, nodeFlags: [] };
+  assert.equal(one(parseUnit(renderSystemdUnit(plain)), 'Service', 'ExecStart'), '/usr/bin/node /usr/lib/slotflip/slotflip.mjs agent --config /etc/slotflip/device.json');
+  assert.match(renderSysvScript(plain), /^NODE_FLAGS=""$/m);
+  assert.match(renderSysvScript(plain), /^BIN=\/usr\/lib\/slotflip\/slotflip\.mjs$/m);
+  assert.ok(renderProcdScript({ ...launch, nodeFlags: ['--optimize-for-size'] }).includes('command /usr/bin/node --optimize-for-size /usr/lib/slotflip/'));
+  assert.deepEqual(checkLaunch({ ...launch, nodeFlags: ['--max-old-space-size=48'] }).nodeFlags, ['--max-old-space-size=48']);
+  for (const bad of ['-e', '--x=$(id)', '--a b', 'script.js']) assert.throws(() => checkLaunch({ ...launch, nodeFlags: [bad] }), /node flag/);
 });

@@ -92,7 +92,7 @@ for (const [shell, pkg, prefix] of [
     assert.deepEqual(r.out.trim().split('\n'), [
       'START=95 STOP=10 USE_PROCD=1',
       'open_instance ',
-      'set_param command /usr/bin/node /usr/lib/slotflip/slotflip.mjs agent --config /etc/slotflip/device.json',
+      'set_param command /usr/bin/node --max-semi-space-size=1 --expose-gc /usr/lib/slotflip/slotflip.mjs agent --config /etc/slotflip/device.json',
       'set_param respawn 3600 5 5',
       'set_param stdout 1',
       'set_param stderr 1',

@@ -64,7 +64,7 @@ for (const flavour of ['dash', 'busybox'] as const) {
     await fsp.writeFile(
       script,
       renderSysvScript(
-        { node: '/bin/sh', bin: agent, config: path.join(dir, 'device.json') },
+        { node: '/bin/sh', nodeFlags: [], bin: agent, config: path.join(dir, 'device.json') },
         { runDir, logFile: path.join(dir, 'agent.log'), respawnDelaySec: 1, stopTimeoutSec: 10 },
       ),
       { mode: 0o755 },
