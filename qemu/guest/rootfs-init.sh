@@ -36,8 +36,8 @@ echo "SLOTFLIP-BOOTED slot=$slot version=$VERSION board=$BOARD variant=$VARIANT"
 if [ -n "$AGENT_ARGS" ] && [ -f /etc/slotflip/device.json ]; then
 	(
 		while true; do
-			# the node flags of every service unit (src/service/spec.ts AGENT_NODE_FLAGS)
-			node --max-semi-space-size=1 --expose-gc /usr/lib/slotflip/slotflip.mjs $AGENT_ARGS
+			# the flags and environment of every service unit (src/service/spec.ts AGENT_NODE_FLAGS, AGENT_ENV)
+			GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 node --max-semi-space-size=1 --expose-gc /usr/lib/slotflip/slotflip.mjs $AGENT_ARGS
 			echo "slotflip-init: agent exited with $?"
 			sleep 2
 		done

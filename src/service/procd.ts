@@ -1,7 +1,7 @@
 // The OpenWrt flavour: an rc.common script with USE_PROCD=1, so procd itself supervises the
 // agent (respawn with a crash-loop limit), captures its output into logd and relays SIGHUP.
 
-import { MARKER, SERVICE_NAME, agentArgv, type AgentLaunch } from './spec.js';
+import { MARKER, SERVICE_NAME, agentArgv, agentEnv, type AgentLaunch } from './spec.js';
 
 export const PROCD_SCRIPT_PATH = `/etc/init.d/${SERVICE_NAME}`;
 /** START/STOP priorities: what `/etc/init.d/slotflip-agent enable` links in /etc/rc.d. */
@@ -10,6 +10,7 @@ export const PROCD_STOP = 10;
 export const PROCD_LINKS = [`/etc/rc.d/S${PROCD_START}${SERVICE_NAME}`, `/etc/rc.d/K${PROCD_STOP}${SERVICE_NAME}`];
 
 export function renderProcdScript(launch: AgentLaunch): string {
+  const env = Object.entries(agentEnv(launch)).map(([k, v]) => `${k}=${v}`);
   return `#!/bin/sh /etc/rc.common
 # ${MARKER} --init procd.
 # \`slotflip service uninstall --init procd\` removes it.
@@ -21,7 +22,8 @@ USE_PROCD=1
 start_service() {
 	procd_open_instance
 	procd_set_param command ${agentArgv(launch).join(' ')}
-	# respawn forever within limits: a crash loop of respawn_retry exits, each sooner than
+${env.length ? `	procd_set_param env ${env.join(' ')}
+` : ''}	# respawn forever within limits: a crash loop of respawn_retry exits, each sooner than
 	# respawn_threshold seconds after its start, makes procd give up on the instance
 	procd_set_param respawn \${respawn_threshold:-3600} \${respawn_timeout:-5} \${respawn_retry:-5}
 	procd_set_param stdout 1

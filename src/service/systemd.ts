@@ -2,7 +2,7 @@
 // agent is really up and restarts it when its event loop hangs, not only when it exits.
 // Every choice is explained in the unit itself and in docs/service.md.
 
-import { MARKER, SERVICE_NAME, agentArgv, type AgentLaunch } from './spec.js';
+import { MARKER, SERVICE_NAME, agentArgv, agentEnv, type AgentLaunch } from './spec.js';
 
 export interface SystemdTiming {
   /** systemd kills and restarts the agent when no WATCHDOG=1 arrives for this long. */
@@ -35,7 +35,7 @@ StartLimitIntervalSec=0
 # NotifyAccess=main holds and the worker (the agent's child) can never feed the watchdog.
 Type=notify
 NotifyAccess=main
-ExecStart=${agentArgv(launch).join(' ')}
+${Object.entries(agentEnv(launch)).map(([k, v]) => `Environment=${k}=${v}\n`).join('')}ExecStart=${agentArgv(launch).join(' ')}
 # SIGHUP makes the agent reload and validate its config; an invalid one keeps the old.
 ExecReload=/bin/kill -HUP $MAINPID
 WatchdogSec=${timing.watchdogSec}

@@ -2,7 +2,7 @@
 // supervisor that respawns the agent, and, for BusyBox init without rc scripts, the one
 // /etc/inittab line that lets init itself respawn the agent.
 
-import { MARKER, SERVICE_NAME, agentArgv, nodeFlags, type AgentLaunch } from './spec.js';
+import { MARKER, SERVICE_NAME, agentArgv, agentEnv, nodeFlags, type AgentLaunch } from './spec.js';
 
 export const SYSV_SCRIPT_PATH = `/etc/init.d/${SERVICE_NAME}`;
 export const INITTAB_PATH = '/etc/inittab';
@@ -30,6 +30,7 @@ export function renderSysvScript(launch: AgentLaunch, s: SysvSettings = SYSV_SET
   const argv = agentArgv(launch);
   const node = argv[0]!;
   const [bin, ...rest] = argv.slice(1 + flags.length);
+  const env = Object.entries(agentEnv(launch));
   return `#!/bin/sh
 # ${MARKER} --init sysv.
 # \`slotflip service uninstall --init sysv\` removes it; settings go in /etc/default/${SERVICE_NAME}.
@@ -51,8 +52,10 @@ RUNDIR=${s.runDir}
 LOG=${s.logFile}
 RESPAWN_DELAY=${s.respawnDelaySec}
 STOP_TIMEOUT=${s.stopTimeoutSec}
-[ -r /etc/default/$NAME ] && . /etc/default/$NAME
-
+${env.map(([k, v]) => `${k}=${v}
+`).join('')}[ -r /etc/default/$NAME ] && . /etc/default/$NAME
+${env.length ? `export ${env.map(([k]) => k).join(' ')}
+` : ''}
 SUPERVISOR_PIDFILE=$RUNDIR/supervisor.pid
 AGENT_PIDFILE=$RUNDIR/agent.pid
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
@@ -176,7 +179,10 @@ esac
 
 /** The marked comment and respawn line for BusyBox's /etc/inittab (id empty: the console). */
 export function renderInittabLines(launch: AgentLaunch): string[] {
-  return [`# ${MARKER} --init sysv --inittab`, `::respawn:${agentArgv(launch).join(' ')}`];
+  // BusyBox init runs a line with shell characters as `sh -c "exec LINE"`, where an assignment
+  // before the program would be taken for the program: env(1) sets the environment instead.
+  const env = Object.entries(agentEnv(launch)).map(([k, v]) => `${k}=${v}`);
+  return [`# ${MARKER} --init sysv --inittab`, `::respawn:${env.length ? `env ${env.join(' ')} ` : ''}${agentArgv(launch).join(' ')}`];
 }
 
 /** inittab text with our lines put in (replacing an earlier pair) or, with `lines` empty, taken out. */

@@ -83,7 +83,7 @@ test('sysv: init.d script, or with --inittab a marked line in an existing initta
   assert.equal((await cli(['service', 'install', '--init', 'sysv', '--inittab', '--root', root, ...PATHS])).code, 0);
   const text = await fsp.readFile(inittab, 'utf8');
   assert.ok(text.startsWith(original));
-  assert.match(text, /^::respawn:\/usr\/bin\/node --max-semi-space-size=1 --expose-gc \/usr\/lib\/slotflip\/slotflip\.mjs agent --config \/etc\/slotflip\/device\.json$/m);
+  assert.match(text, /^::respawn:env GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=131072 \/usr\/bin\/node --max-semi-space-size=1 --expose-gc \/usr\/lib\/slotflip\/slotflip\.mjs agent --config \/etc\/slotflip\/device\.json$/m);
 
   const u = await cli(['service', 'uninstall', '--init', 'sysv', '--root', root]);
   assert.equal(u.code, 0, u.err);

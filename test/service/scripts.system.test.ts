@@ -93,6 +93,7 @@ for (const [shell, pkg, prefix] of [
       'START=95 STOP=10 USE_PROCD=1',
       'open_instance ',
       'set_param command /usr/bin/node --max-semi-space-size=1 --expose-gc /usr/lib/slotflip/slotflip.mjs agent --config /etc/slotflip/device.json',
+      'set_param env GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072',
       'set_param respawn 3600 5 5',
       'set_param stdout 1',
       'set_param stderr 1',
