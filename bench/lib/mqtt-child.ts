@@ -24,9 +24,15 @@ export async function bundleChild(script: string, outDir: string): Promise<strin
   return outfile;
 }
 
-export function startChild(bundle: string, args: unknown, extraNodeArgs: string[] = []): Child {
+/** The node binary children run on (the bench's own unless --node names another, e.g. Node 18). */
+let childNode = process.execPath;
+export function setChildNode(node: string): void {
+  childNode = node;
+}
+
+export function startChild(bundle: string, args: unknown, extraNodeArgs: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Child {
   const nodeArgs = [...(process.env.SF_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...extraNodeArgs]; // e.g. --cpu-prof
-  const proc = spawn(process.execPath, [...nodeArgs, bundle, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(childNode, [...nodeArgs, bundle, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   return {
     proc,
@@ -42,9 +48,12 @@ export function startChild(bundle: string, args: unknown, extraNodeArgs: string[
         timer = setTimeout(() => reject(new Error(`${bundle}: no answer within 120 s`)), 120_000);
       });
       try {
-        const r = await Promise.race([lines.next(), timeout]);
-        if (r.done) throw new Error(`${bundle} exited (code ${proc.exitCode}) without an answer`);
-        return JSON.parse(r.value) as Record<string, unknown>;
+        for (;;) {
+          const r = await Promise.race([lines.next(), timeout]);
+          if (r.done) throw new Error(`${bundle} exited (code ${proc.exitCode}) without an answer`);
+          if (r.value.startsWith('{')) return JSON.parse(r.value) as Record<string, unknown>;
+          process.stderr.write(`${r.value}\n`); // V8's own output (--trace-gc) goes to stdout too
+        }
       } finally {
         clearTimeout(timer);
       }

@@ -10,14 +10,19 @@ import { ChunkTable, parseManifest } from '../../src/bundle/manifest.js';
 import { realFs } from '../../src/platform/fs.js';
 import { FileChunkSink } from '../../src/transfer/file-sink.js';
 import { receiveRelease } from '../../src/transfer/receiver.js';
+import { setGcPace } from '../../src/transfer/mqtt.js';
 
 const o = JSON.parse(process.argv[2]!) as { url: string; releaseId: string; dataDir: string; target: string };
+// Tuning: SF_BENCH_GC_PACE=bytes between paced scavenges (only with --expose-gc; 0: none).
+if (process.env.SF_BENCH_GC_PACE) setGcPace(Number(process.env.SF_BENCH_GC_PACE));
 const client = await mqtt.connectAsync(o.url, { clientId: `bench-recv-${process.pid}` });
 let sink: FileChunkSink | undefined;
 // Peak of each memory figure, sampled, to see what the RSS is made of.
 const peak: Record<string, number> = {};
 const sampler = setInterval(() => {
-  for (const [k, v] of Object.entries(process.memoryUsage())) peak[k] = Math.max(peak[k] ?? 0, Math.round(v / 1024 / 1024));
+  const mu = process.memoryUsage();
+  for (const [k, v] of Object.entries(mu)) peak[k] = Math.max(peak[k] ?? 0, Math.round(v / 1024 / 1024));
+  if (process.env.SF_BENCH_TRACE_MEM) process.stderr.write(`mem ${Math.round(performance.now())} rss ${(mu.rss / 1048576).toFixed(1)} heap ${(mu.heapUsed / 1048576).toFixed(1)} ab ${(mu.arrayBuffers / 1048576).toFixed(1)}\n`);
 }, 20);
 const restRssKiB = Math.round(process.memoryUsage().rss / 1024);
 process.stdout.write(JSON.stringify({ ready: true }) + '\n');
