@@ -5,12 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeFrame, encodeFrame, FLAG_SYNC, FRAME_HEADER_BYTES } from '../../src/transfer/frame.js';
+import { decodeFrame, encodeFrame, FLAG_REPAIR, FLAG_SYNC, FRAME_HEADER_BYTES } from '../../src/transfer/frame.js';
+import { decodeRows, encodeRows, MAX_ROWS } from '../../src/transfer/repair.js';
 import { crc32 } from '../../src/transfer/crc.js';
 import { decodeAnnouncement, decodeDeviceMessage, encodeAnnouncement, encodeDeviceMessage, MAX_REQUEST_BYTES, type Announcement, type DeviceMessage } from '../../src/transfer/messages.js';
 import { decodeEnvelope, encodeEnvelope } from '../../src/transfer/envelope.js';
 import { Bitmap } from '../../src/transfer/bitmap.js';
-import { fuzzSync, outcome } from './support.js';
+import { fuzzAsync, fuzzSync, outcome } from './support.js';
 import { mutatedBytes, mutatedJson } from './mutate.js';
 
 const FRAME = ['SF_ERR_FRAME'];
@@ -21,13 +22,15 @@ const frameArb = fc.record({
   seq: fc.nat({ max: 0xffffffff }),
   payload: fc.nat({ max: 0xffff }),
   chunk: fc.nat({ max: 0xffffffff }),
-  sync: fc.boolean(),
+  kind: fc.constantFrom('data' as const, 'sync' as const, 'repair' as const),
+  repair: fc.record({ size: fc.integer({ min: 1, max: 128 }), row: fc.nat({ max: 127 }) }),
   data: fc.uint8Array({ maxLength: 300 }),
 });
 
 const SAMPLE_FRAMES = [
   encodeFrame({ releaseId: Buffer.from('0123456789abcdef', 'hex'), epoch: 7, seq: 1, payload: 0, chunk: 3, data: Buffer.from('hello chunk') }),
   encodeFrame({ releaseId: Buffer.from('fedcba9876543210', 'hex'), epoch: 1, seq: 9, payload: 1, chunk: 0, flags: FLAG_SYNC, data: Buffer.alloc(0) }),
+  encodeFrame({ releaseId: Buffer.from('fedcba9876543210', 'hex'), epoch: 1, seq: 10, payload: 0, chunk: 64, repair: { size: 64, row: 3 }, data: Buffer.from('a repair row') }),
 ];
 
 test('decodeFrame: arbitrary bytes are a frame or SF_ERR_FRAME', (t) => {
@@ -42,12 +45,14 @@ test('decodeFrame: arbitrary bytes are a frame or SF_ERR_FRAME', (t) => {
 
 test('encodeFrame → decodeFrame is the identity', (t) => {
   fuzzSync(t, 1500, frameArb, (f) => {
-    const data = f.sync ? new Uint8Array(0) : f.data;
-    const bytes = encodeFrame({ ...f, data, flags: f.sync ? FLAG_SYNC : 0 });
+    const data = f.kind === 'sync' ? new Uint8Array(0) : f.data;
+    const repair = f.kind === 'repair' ? { size: f.repair.size, row: f.repair.row } : undefined;
+    const flags = f.kind === 'sync' ? FLAG_SYNC : f.kind === 'repair' ? FLAG_REPAIR : 0;
+    const bytes = encodeFrame({ releaseId: f.releaseId, epoch: f.epoch, seq: f.seq, payload: f.payload, chunk: f.chunk, data, flags: f.kind === 'sync' ? FLAG_SYNC : 0, ...(repair ? { repair } : {}) });
     const back = decodeFrame(bytes, data.length);
     assert.deepEqual(
       { ...back, data: Buffer.from(back.data) },
-      { releaseId: f.releaseId.toString('hex'), flags: f.sync ? FLAG_SYNC : 0, epoch: f.epoch, seq: f.seq, payload: f.payload, chunk: f.chunk, crc: crc32(data), data: Buffer.from(data) },
+      { releaseId: f.releaseId.toString('hex'), flags, epoch: f.epoch, seq: f.seq, payload: f.payload, chunk: f.chunk, crc: crc32(data), ...(repair ? { repair } : {}), data: Buffer.from(data) },
     );
     // One byte over the release's largest chunk is refused.
     if (data.length > 0) assert.equal(outcome(() => decodeFrame(bytes, data.length - 1), FRAME).ok, false);
@@ -60,6 +65,18 @@ const bitmapArb = (count: number): fc.Arbitrary<Bitmap> =>
     for (const i of bits) b.add(i);
     return b;
   });
+
+/** Held rows entries that fit the release (none when every payload is empty). */
+function heldArb(counts: number[]): fc.Arbitrary<{ payload: number; start: number; size: number; count: number }[]> {
+  const nonEmpty = counts.flatMap((n, p) => (n > 0 ? [p] : []));
+  if (nonEmpty.length === 0) return fc.constant([]);
+  const entry = fc.constantFrom(...nonEmpty).chain((payload) =>
+    fc.nat({ max: counts[payload]! - 1 }).chain((start) =>
+      fc.record({ payload: fc.constant(payload), start: fc.constant(start), size: fc.integer({ min: 1, max: counts[payload]! - start }), count: fc.nat({ max: 128 }) }).map((h) => ({ ...h })),
+    ),
+  );
+  return fc.array(entry, { maxLength: 5 });
+}
 
 const messageArb: fc.Arbitrary<{ m: DeviceMessage; counts: number[] }> = fc
   .array(fc.nat({ max: 3000 }), { minLength: 1, maxLength: 4 })
@@ -77,6 +94,7 @@ const messageArb: fc.Arbitrary<{ m: DeviceMessage; counts: number[] }> = fc
           bytes: fc.maxSafeNat(),
           totalBytes: fc.maxSafeNat(),
           missing: fc.uniqueArray(fc.nat({ max: counts.length - 1 }), { maxLength: counts.length }).chain((ps) => fc.tuple(...ps.map((p) => bitmapArb(counts[p]!).map((b) => [p, b] as const)))).map((pairs) => new Map(pairs)),
+          held: heldArb(counts),
         },
         { requiredKeys: ['kind', 'device', 'epoch', 'seq', 'have', 'total', 'bytes', 'totalBytes'] },
       ),
@@ -97,6 +115,7 @@ const SAMPLE_MESSAGES = [
   JSON.parse(encodeDeviceMessage({ kind: 'join', device: 'dev-1', epoch: 3, seq: 9, have: 1, total: 10, bytes: 4096, totalBytes: 40960, missing: new Map([[0, bitmapFrom(10, [1, 2, 3, 7])]]) }).toString()),
   JSON.parse(encodeDeviceMessage({ kind: 'request', device: 'd', epoch: 1, seq: 2, have: 0, total: 100, bytes: 0, totalBytes: 1, missing: new Map([[1, bitmapFrom(100, Array.from({ length: 50 }, (_, i) => i * 2))]]) }).toString()),
   JSON.parse(encodeDeviceMessage({ kind: 'ack', device: 'x', epoch: 0, seq: 0, have: 0, total: 0, bytes: 0, totalBytes: 0 }).toString()),
+  JSON.parse(encodeDeviceMessage({ kind: 'request', device: 'r', epoch: 4, seq: 70, have: 60, total: 100, bytes: 0, totalBytes: 1, missing: new Map([[0, bitmapFrom(100, [3, 70])]]), held: [{ payload: 0, start: 64, size: 36, count: 1 }] }).toString()),
 ];
 
 function bitmapFrom(size: number, bits: number[]): Bitmap {
@@ -175,5 +194,27 @@ test('decodeEnvelope: arbitrary and mutated envelopes are one or SF_ERR_FRAME', 
   fuzzSync(t, 1500, fc.oneof(fc.uint8Array({ maxLength: 64 }), mutatedBytes(samples, 3)), (bytes) => {
     const r = outcome(() => decodeEnvelope(bytes), FRAME);
     if (r.ok) assert.equal(16 + r.value.manifestBytes.length + r.value.sigBytes.length, bytes.length);
+  });
+});
+
+test('repair code: any m distinct rows rebuild any m lost chunks of a generation', async (t) => {
+  const arb = fc
+    .record({ size: fc.integer({ min: 1, max: 128 }), chunk: fc.integer({ min: 1, max: 48 }), seed: fc.nat() })
+    .chain((g) =>
+      fc.record({
+        g: fc.constant(g),
+        lost: fc.uniqueArray(fc.nat({ max: g.size - 1 }), { minLength: 1, maxLength: Math.min(g.size, 12) }),
+        rows: fc.uniqueArray(fc.nat({ max: MAX_ROWS - 1 }), { minLength: 12, maxLength: 12 }),
+        zero: fc.uniqueArray(fc.nat({ max: g.size - 1 }), { maxLength: 4 }),
+      }),
+    );
+  await fuzzAsync(t, 300, arb, async ({ g, lost, rows, zero }) => {
+    const chunks = Array.from({ length: g.size }, (_, i) => (zero.includes(i) && !lost.includes(i) ? undefined : Buffer.from(Array.from({ length: g.chunk }, (_, k) => (g.seed + i * 31 + k * 7) & 255))));
+    const use = rows.slice(0, lost.length);
+    const gen = { start: 1000, size: g.size };
+    const read = async (i: number) => chunks[i - 1000];
+    const encoded = await encodeRows(gen, use, g.chunk, read);
+    const rebuilt = await decodeRows(gen, lost.map((c) => 1000 + c), use.map((row, k) => ({ row, data: encoded[k]! })), g.chunk, read);
+    lost.forEach((c, b) => assert.deepEqual(rebuilt[b], chunks[c] ?? Buffer.alloc(g.chunk)));
   });
 });
