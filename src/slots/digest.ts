@@ -116,10 +116,32 @@ export class DigestWorker {
   private nextId = 1;
   private closed = false;
   private failure: unknown;
+  private unavailable: unknown;
 
   /** Starts the thread now, so its start-up overlaps other work. */
   warm(): void {
-    if (!this.closed) this.start();
+    if (!this.closed) this.startable();
+  }
+
+  /**
+   * Whether a worker runs or could start. Where it cannot (a thread limit, a Node without
+   * workers), sink() and hasher() fall back to hashing on this thread: slower, the same digest.
+   */
+  private startable(): boolean {
+    if (this.unavailable) return false;
+    try {
+      this.start();
+      return true;
+    } catch (err) {
+      if (this.closed) return true; // streams of a closed worker fail on use instead
+      this.unavailable = err;
+      return false;
+    }
+  }
+
+  /** Why the worker could not start, if it could not (hashing then runs on this thread). */
+  get startError(): unknown {
+    return this.unavailable;
   }
 
   private start(): Worker {
@@ -162,6 +184,7 @@ export class DigestWorker {
 
   /** A sink hashing on the worker; its buffers travel there and back by transfer. */
   sink(bufferSize: number, buffers = 4): Sha256Sink {
+    if (!this.startable()) return inlineSha256(bufferSize, 2);
     const pool = new Pool(bufferSize, buffers);
     let waiter: { resolve: (hex: string) => void; reject: (e: unknown) => void } | undefined;
     const fail = (err: unknown): void => {
@@ -206,6 +229,7 @@ export class DigestWorker {
    * caller that goes on anyway gets more buffers, so nothing is ever lost.
    */
   hasher(bufferSize: number, buffers = 4): PayloadHasher {
+    if (!this.startable()) return inlineHasher();
     const pool = new Pool(bufferSize, Number.POSITIVE_INFINITY);
     let out = 0;
     let cur: Buffer | undefined;
@@ -289,6 +313,17 @@ export interface PayloadHasher {
   onDrain(fn: () => void): void;
   digest(): Promise<string>;
   close(): void;
+}
+
+/** The PayloadHasher shape over node:crypto on this thread (the fallback without a worker). */
+function inlineHasher(): PayloadHasher {
+  const hash = createHash('sha256');
+  return {
+    update: (chunk) => (hash.update(chunk), true),
+    onDrain: () => undefined,
+    digest: async () => hash.digest('hex'),
+    close: () => undefined,
+  };
 }
 
 /** A one-stream worker sink that ends its worker on close (tests and one-off callers). */
