@@ -5,6 +5,9 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { emptyState, StateStore } from '../src/install/state.js';
+import { realFs } from '../src/platform/fs.js';
 import { loadProfile, type BoardProfile } from '../src/board/profile.js';
 import { QemuError } from './errors.js';
 import { run } from './exec.js';
@@ -109,7 +112,12 @@ export async function buildBaseImage(r: ImageRecipe & { outDir: string }): Promi
   const bootImg = path.join(scratch, 'boot.ext4');
   await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'boot', '-E', 'root_owner=0:0', '-d', bootTree, bootImg, `${partitionOf(p, 'boot').sizeMiB}M`]);
   const dataImg = path.join(scratch, 'data.ext4');
-  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'data', dataImg, `${partitionOf(p, 'data').sizeMiB}M`]);
+  // The data partition starts out knowing what slot A holds, as a flashed device should: the
+  // agent can name the base version and an operator can roll back to it after an update.
+  const dataTree = path.join(scratch, 'data');
+  const recorded = await recordBaseSlot(dataTree, r.deviceConfig, slotA.image, r.version ?? '1.0.0');
+  if (recorded) log(`data partition: ${recorded} records slot a`);
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'data', ...(recorded ? ['-d', dataTree] : []), dataImg, `${partitionOf(p, 'data').sizeMiB}M`]);
 
   const disk = path.join(out, 'disk.img');
   await createDisk(p, disk);
@@ -131,4 +139,26 @@ export async function buildBaseImage(r: ImageRecipe & { outDir: string }): Promi
   fs.writeFileSync(path.join(out, 'image.json'), JSON.stringify({ ...result, profile: p.name }, null, 2) + '\n');
   log(`built ${disk} in ${result.timings.buildSeconds.toFixed(1)} s`);
   return result;
+}
+
+/** Where the guest mounts the data partition (qemu/guest/rootfs-init.sh). */
+const DATA_MOUNT = '/data';
+
+/**
+ * Writes DATA/state.json under `tree` (the data partition's contents) recording `image` as
+ * slot A's committed base release, when the device config keeps its data directory on the data
+ * partition. Returns the file's path inside the partition, or undefined.
+ */
+export async function recordBaseSlot(tree: string, deviceConfig: unknown, image: string, version: string): Promise<string | undefined> {
+  const dataDir = (deviceConfig as { dataDir?: unknown } | undefined)?.dataDir;
+  if (typeof dataDir !== 'string' || (dataDir !== DATA_MOUNT && !dataDir.startsWith(`${DATA_MOUNT}/`))) return undefined;
+  const inside = path.relative(DATA_MOUNT, dataDir);
+  const hash = createHash('sha256');
+  for await (const piece of fs.createReadStream(image, { highWaterMark: 1 << 20 })) hash.update(piece as Buffer);
+  const state = emptyState();
+  state.slots.a = { version, securityVersion: 0, sha256: hash.digest('hex'), size: fs.statSync(image).size, releaseId: 'base-image', installedAt: new Date().toISOString() };
+  state.committed = 'a';
+  const store = new StateStore(realFs, path.join(tree, inside));
+  await store.save(state);
+  return path.join('/', path.relative(tree, store.file));
 }

@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildUpdateImage } from '../../qemu/image.js';
+import { buildUpdateImage, recordBaseSlot } from '../../qemu/image.js';
+import { createHash } from 'node:crypto';
+import { StateStore } from '../../src/install/state.js';
+import { realFs } from '../../src/platform/fs.js';
 import { run } from '../../qemu/exec.js';
 import { BOARD, scenario } from './report.js';
 
@@ -80,3 +83,18 @@ test(`${BOARD}: broken variants get the init or worker that breaks them`, () =>
     assert.match(fs.readFileSync(path.join(sick, 'usr/sbin/init'), 'utf8'), /SLOTFLIP-BOOTED/);
   }),
 );
+
+test('the base image\'s data partition records slot A for the agent (state.json under the config\'s dataDir)', async () => {
+  const image = path.join(dir, 'base-slot.img');
+  fs.writeFileSync(image, Buffer.alloc(3 << 20, 9));
+  const tree = path.join(dir, 'data-tree');
+  assert.equal(await recordBaseSlot(tree, { dataDir: '/data/slotflip' }, image, '1.0.0'), '/slotflip/state.json');
+  const state = await new StateStore(realFs, path.join(tree, 'slotflip')).load();
+  assert.deepEqual({ ...state.slots.a, installedAt: undefined }, {
+    version: '1.0.0', securityVersion: 0, size: 3 << 20, releaseId: 'base-image', installedAt: undefined,
+    sha256: createHash('sha256').update(fs.readFileSync(image)).digest('hex'),
+  });
+  assert.equal(state.committed, 'a');
+  assert.equal(await recordBaseSlot(path.join(dir, 'elsewhere'), { dataDir: '/var/lib/slotflip' }, image, '1.0.0'), undefined);
+  assert.equal(await recordBaseSlot(path.join(dir, 'none'), undefined, image, '1.0.0'), undefined);
+});

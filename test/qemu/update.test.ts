@@ -2,8 +2,9 @@
 // publishes bundles of slot images over a host mosquitto; the agent downloads into the inactive
 // slot, arms the trial in the env, reboots through the real bootloader and commits or rolls
 // back. The scenarios share one disk, in sequence: refusals, commit (A→B), unhealthy worker,
-// kernel panic fallback, power cuts (B→A), operator rollback (A→B: the base image's slot A has
-// no recorded release to roll back to); on arm64 also an update with -m 128M.
+// kernel panic fallback, power cuts (B→A), operator rollback (A→B); on arm64 also an update with
+// -m 128M. The base image's data partition records slot A's release (qemu/image.ts), so the
+// agent names the base version from the first boot.
 // Every stop checks each boot against decideBoot and the env (fw_printenv) against the agent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -87,6 +88,7 @@ test(`${BOARD}: refusals change nothing: an untrusted signature, a bundle for an
     dev.start('refusals');
     const first = await dev.online(ONLINE_MS, 'a');
     fig['agentOnlineSeconds'] = (Date.now() - t0) / 1000;
+    assert.equal(first.version, '1.0.0', 'the base image records what slot A holds');
     const envBefore = await board.env();
     const bDigest = dev.slotDigest('b');
 
