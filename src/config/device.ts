@@ -91,6 +91,11 @@ const DeviceConfigSchema = z
     /** Release downloads: fsync after this many chunks (the window lost to a power cut). */
     syncEveryChunks: z.number().int().positive().default(32),
     bufferSize: z.number().int().min(4096).max(16 * 1024 * 1024).optional(),
+    /**
+     * The agent feeds the hardware watchdog: true takes the board profile's device and
+     * timeout (a keep-alive every third of it); or name the device and the interval.
+     */
+    watchdog: z.union([z.boolean(), z.object({ device: z.string(), intervalSeconds: z.number().positive() }).strict()]).default(false),
   })
   .strict();
 
@@ -120,6 +125,8 @@ export interface DeviceConfig {
   worker: WorkerConfig | undefined;
   syncEveryChunks: number;
   bufferSize: number;
+  /** The hardware watchdog the agent feeds, if any. */
+  watchdog: { device: string; intervalMs: number } | undefined;
 }
 
 /** C strtoll(s, 0) as fw_env.c reads the offset: 0x hex, leading 0 octal, else decimal. */
@@ -224,7 +231,15 @@ export function resolveDeviceConfig(json: unknown, file?: string): DeviceConfig 
     worker: c.worker ? { ...c.worker, cwd: c.worker.cwd ? abs(c.worker.cwd) : undefined, configFile: c.worker.configFile ? abs(c.worker.configFile) : undefined } : undefined,
     syncEveryChunks: c.syncEveryChunks,
     bufferSize: c.bufferSize ?? board.io.bufferSize,
+    watchdog: resolveWatchdog(c.watchdog, board),
   };
+}
+
+function resolveWatchdog(w: boolean | { device: string; intervalSeconds: number }, board: BoardProfile): DeviceConfig['watchdog'] {
+  if (w === false) return undefined;
+  if (w !== true) return { device: w.device, intervalMs: Math.round(w.intervalSeconds * 1000) };
+  if (!board.watchdog) throw new ConfigError(`watchdog: true, but board ${board.name} names no watchdog device; give { "device", "intervalSeconds" }`);
+  return { device: board.watchdog.device, intervalMs: Math.max(500, Math.round((board.watchdog.timeoutSeconds * 1000) / 3)) };
 }
 
 export function loadDeviceConfig(file: string): DeviceConfig {

@@ -49,3 +49,38 @@ test('SIGHUP reloads the config, an invalid one is refused and the old one kept;
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('with a watchdog configured the agent feeds it; SIGTERM disarms it (V), SIGKILL leaves it armed', { timeout: 90_000 }, async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sf-agent-wdt-'));
+  const keys = await writeKeyPair(path.join(dir, 'keys'), generateSigningKeyPair());
+  const file = await createSimDevice({ dir, deviceId: 'wdt', trustedKeys: [keys.publicFile], base: { version: '1.0.0', kernel: 'ok', worker: {} }, slotSize: 1 << 20, worker: false });
+  await fsp.writeFile(path.join(dir, 'booted-slot'), 'a\n');
+  const dev = path.join(dir, 'watchdog');
+  await fsp.writeFile(dev, '');
+  await fsp.writeFile(file, JSON.stringify({ ...JSON.parse(await fsp.readFile(file, 'utf8')), watchdog: { device: dev, intervalSeconds: 0.05 } }));
+  try {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      await fsp.writeFile(dev, '');
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'agent', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      child.stderr!.on('data', (d) => (log += d));
+      try {
+        const end = Date.now() + 30_000;
+        while (!/agent started/.test(log) || (await fsp.readFile(dev)).length < 3) {
+          assert.ok(Date.now() < end, `no keep-alives:\n${log}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.match(log, /feeding the hardware watchdog .* every 50 ms/);
+        child.kill(signal);
+        await once(child, 'exit');
+        const bytes = await fsp.readFile(dev);
+        if (signal === 'SIGTERM') assert.equal(bytes.at(-1), 'V'.charCodeAt(0), 'a clean stop disarms');
+        else assert.equal(bytes.at(-1), 0, 'a killed agent leaves the watchdog armed');
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+    }
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -36,3 +36,12 @@ test('bad configs name the file and the field', () => {
   assert.throws(() => resolveDeviceConfig({ deviceId: 'd', board: 'no-such-board', dataDir: 'd', trustedKeys: ['k'] }), { code: 'SF_ERR_CONFIG' });
   assert.throws(() => resolveDeviceConfig({ deviceId: 'd', board: 'host-sim', dataDir: 'd', trustedKeys: [], extra: 1 }), { code: 'SF_ERR_CONFIG' });
 });
+
+test('watchdog: off by default; true takes the board profile\'s device, fed every third of its timeout', () => {
+  const base = { deviceId: 'd', dataDir: '/d', trustedKeys: ['/k'] };
+  assert.equal(resolveDeviceConfig({ ...base, board: 'host-sim' }).watchdog, undefined);
+  assert.deepEqual(resolveDeviceConfig({ ...base, board: 'qemu-arm64-virt', watchdog: true }).watchdog, { device: '/dev/watchdog', intervalMs: 1667 });
+  assert.deepEqual(resolveDeviceConfig({ ...base, board: 'host-sim', watchdog: { device: '/dev/watchdog1', intervalSeconds: 10 } }).watchdog, { device: '/dev/watchdog1', intervalMs: 10_000 });
+  assert.throws(() => resolveDeviceConfig({ ...base, board: 'host-sim', watchdog: true }), (e: Error & { code?: string }) => e.code === 'SF_ERR_CONFIG' && /names no watchdog/.test(e.message));
+  assert.throws(() => resolveDeviceConfig({ ...base, board: 'host-sim', watchdog: { device: '/dev/w', intervalSeconds: 0 } }), { code: 'SF_ERR_CONFIG' });
+});

@@ -89,6 +89,7 @@ export function deviceConfig(envCopies: 1 | 2): DeviceConfig {
     worker: undefined,
     syncEveryChunks: 4,
     bufferSize: LAYOUT.bufferSize,
+    watchdog: undefined,
   };
 }
 

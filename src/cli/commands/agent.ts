@@ -11,6 +11,7 @@ import { commandReboot } from '../../agent/reboot.js';
 import { realFs } from '../../platform/fs.js';
 import { errorCode, errorMessage } from '../../errors.js';
 import { notifyReady, notifyStopping, notifyWatchdog, watchdogIntervalMs } from '../../service/sd-notify.js';
+import { HardwareWatchdog } from '../../agent/hw-watchdog.js';
 
 const options = {
   config: { type: 'string', short: 'c', arg: 'DEVICE.json', help: `device config (default ${DEFAULT_DEVICE_CONFIG})` },
@@ -47,6 +48,7 @@ export const command: Command = {
     let resolveStop!: (code: number) => void;
     const stopped = new Promise<number>((resolve) => (resolveStop = resolve)).finally(() => clearInterval(keepAlive));
     let watchdog: NodeJS.Timeout | undefined;
+    let hardware: HardwareWatchdog | undefined;
     const stop = (): void => {
       if (stopRequested) return;
       stopRequested = true;
@@ -54,6 +56,9 @@ export const command: Command = {
       void notifyStopping().catch((err) => log(`systemd stopping not sent: ${errorMessage(err)}`));
       log('stopping');
       agent.stop().then(
+        // Disarmed only once the agent stopped cleanly; a failed stop leaves it to reset the board.
+        () => (hardware ? hardware.stop() : undefined),
+      ).then(
         () => resolveStop(0),
         (err) => {
           log(`stop failed: ${errorMessage(err)}`);
@@ -63,6 +68,15 @@ export const command: Command = {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // Armed before start: from here on, a blocked or dead agent ends in a board reset.
+    if (config.watchdog) {
+      try {
+        hardware = await HardwareWatchdog.start(config.watchdog.device, config.watchdog.intervalMs, log);
+        log(`feeding the hardware watchdog ${config.watchdog.device} every ${config.watchdog.intervalMs} ms`);
+      } catch (err) {
+        log(`${errorCode(err)} ${errorMessage(err)}; running without it`);
+      }
+    }
     await agent.start();
     started = true;
     log('agent started');
