@@ -11,6 +11,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
@@ -74,6 +75,13 @@ async function run(mib: number): Promise<{ peak: number; idle: number; seconds: 
     return { peak: await vmHwm(child.pid!), idle, seconds };
   } finally {
     child.kill('SIGTERM');
+    // Seen once: a sim-device whose broker connection had just been reset outlived SIGTERM,
+    // and the bench waited for it for ever. Its figures are taken; do not hang on it.
+    if (child.exitCode === null && child.signalCode === null) {
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await once(child, 'exit');
+      clearTimeout(killer);
+    }
     await op.endAsync();
     await broker.close();
     await fsp.rm(dir, { recursive: true, force: true });
