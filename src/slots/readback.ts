@@ -1,7 +1,7 @@
 // Read-back verification: after a slot's bytes are written and synced, read them again through
 // the FileSystem seam and hash what the device returns; the digest must be the signed one.
 // A SlotReadback can start on the synced front of a slot while later bytes are still being
-// written. See docs/decisions.md ("Read-back") for what this does and does not catch.
+// written. See docs/decisions.md (D8) for what this does and does not catch.
 
 import type { FileHandle, FileSystem } from '../platform/fs.js';
 import { SlotflipError } from '../errors.js';
