@@ -117,6 +117,8 @@ export class DigestWorker {
   private closed = false;
   private failure: unknown;
   private unavailable: unknown;
+  /** Replies the worker owes (buffers to return, digests). */
+  private owed = 0;
 
   /** Starts the thread now, so its start-up overlaps other work. */
   warm(): void {
@@ -148,8 +150,11 @@ export class DigestWorker {
     if (this.closed) throw new Error('digest worker closed');
     if (this.worker) return this.worker;
     const w = new Worker(WORKER_SOURCE, { eval: true });
+    // Idle, the worker never keeps the process alive; with an answer owed, it must (else a
+    // main thread awaiting only a digest could see its event loop end first).
     w.unref();
     w.on('message', (m: { id: number; buf?: ArrayBuffer; hex?: string }) => {
+      if (--this.owed === 0) w.unref();
       const s = this.streams.get(m.id);
       if (m.buf) s?.returned(Buffer.from(m.buf));
       else if (m.hex !== undefined) s?.digested(m.hex);
@@ -174,7 +179,10 @@ export class DigestWorker {
     this.streams.set(id, stream);
     return {
       id,
-      post: (m, transfer) => w.postMessage({ id, ...m }, transfer),
+      post: (m, transfer) => {
+        if (this.owed++ === 0) w.ref();
+        w.postMessage({ id, ...m }, transfer);
+      },
       drop: () => {
         if (!this.streams.delete(id) || this.closed) return;
         w.postMessage({ id, drop: true });

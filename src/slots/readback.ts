@@ -4,7 +4,7 @@
 // written. See docs/decisions.md (D8) for what this does and does not catch.
 
 import type { FileHandle, FileSystem } from '../platform/fs.js';
-import { SlotflipError } from '../errors.js';
+import { IoError, SlotflipError } from '../errors.js';
 import { ReadbackError } from './errors.js';
 import { inlineSha256, type Sha256Sink } from './digest.js';
 
@@ -47,7 +47,7 @@ export class SlotReadback {
       await this.work;
       if (this.failure) throw this.failure;
       if (this.verified < this.length) throw new ReadbackError(`${this.device}: read back ${this.verified} of ${this.length} bytes`);
-      const got = await this.sink.digest();
+      const got = await this.sink.digest().catch(hashFailed);
       if (got !== sha256) {
         throw new ReadbackError(`${this.device} reads back as sha256 ${got.slice(0, 16)}…, the manifest says ${sha256.slice(0, 16)}…`, {
           details: { device: this.device, expected: sha256, actual: got },
@@ -78,10 +78,14 @@ export class SlotReadback {
     try {
       this.fh ??= await this.fs.open(this.device, 'read');
       while (this.verified < to && !this.stopped) {
-        const buf = await this.sink.acquire();
+        const buf = await this.sink.acquire().catch(hashFailed);
         const want = Math.min(buf.length, to - this.verified);
         const got = await readFully(this.fh, buf, want, this.verified, this.device, this.length);
-        this.sink.update(buf, got);
+        try {
+          this.sink.update(buf, got);
+        } catch (err) {
+          hashFailed(err);
+        }
         this.verified += got;
         this.onProgress?.(this.verified);
       }
@@ -89,6 +93,11 @@ export class SlotReadback {
       this.failure = err instanceof SlotflipError ? err : new ReadbackError(`reading back ${this.device} at ${this.verified}`, { cause: err });
     }
   }
+}
+
+/** The hash failed (its worker died): not the slot's fault, so not SF_ERR_READBACK. */
+function hashFailed(cause: unknown): never {
+  throw new IoError('hashing the read-back failed', { cause });
 }
 
 async function readFully(fh: FileHandle, buf: Buffer, want: number, at: number, device: string, length: number): Promise<number> {
