@@ -8,6 +8,7 @@ import { loadDeviceConfig } from '../../config/device.js';
 
 const options = { config: { type: 'string', short: 'c', arg: 'DEVICE.json', help: 'the simulated device' } } as const;
 const USAGE = 'slotflip sim-device --config DEVICE.json';
+const STOP_GRACE_MS = 10_000;
 
 export const command: Command = {
   summary: 'run a simulated device (bootloader simulator + agent) until SIGTERM',
@@ -17,8 +18,17 @@ export const command: Command = {
     const file = required(args.values.config, '--config DEVICE.json');
     const id = loadDeviceConfig(file).deviceId;
     const abort = new AbortController();
-    process.once('SIGTERM', () => abort.abort());
-    process.once('SIGINT', () => abort.abort());
+    const stop = (): void => {
+      abort.abort();
+      // A stop that hangs (seen once with a broker connection reset just before the signal)
+      // must not leave a simulated device running behind a test or the demo.
+      setTimeout(() => {
+        io.err.write(`${new Date().toISOString()} ${id} did not stop within ${STOP_GRACE_MS / 1000} s; exiting\n`);
+        process.exit(1);
+      }, STOP_GRACE_MS).unref();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
     await runSimDevice(file, { signal: abort.signal, log: (l) => void io.err.write(`${new Date().toISOString()} ${id} ${l}\n`) });
     return 0;
   },
