@@ -3,6 +3,7 @@
 // trial boot.
 
 import { createReadStream, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Command } from '../commands.js';
 import { parse, helpText } from '../args.js';
 import { deviceFromArgs, deviceOptions } from '../device-options.js';
@@ -31,15 +32,16 @@ export const command: Command = {
     const input = file === '-' ? (io.stdin as NodeJS.ReadableStream & import('node:stream').Readable) : createReadStream(file, { highWaterMark: dev.config.bufferSize });
     // Both SHA-256 passes of a big payload (the bundle stream, the read-back) run on one worker
     // thread, so the main thread only moves data; started now, it boots while the manifest is checked.
-    const digests = new DigestWorker();
+    // A single-core board gains nothing from the worker and would pay its ~10 MiB.
+    const digests = availableParallelism() > 1 ? new DigestWorker() : undefined;
     let result;
     let bars;
     try {
-      if (file !== '-' && (statSync(file, { throwIfNoEntry: false })?.size ?? 0) >= OFF_THREAD_MIN) digests.warm(); // a missing file: the read below reports it, typed
+      if (file !== '-' && (statSync(file, { throwIfNoEntry: false })?.size ?? 0) >= OFF_THREAD_MIN) digests?.warm(); // a missing file: the read below reports it, typed
       const bundle = await openBundle(input, {
         trustedKeys: keys,
         revokedKeys: dev.config.revokedKeys,
-        payloadHasher: (entry) => (entry.size >= OFF_THREAD_MIN ? digests.hasher(dev.config.bufferSize) : undefined),
+        payloadHasher: (entry) => (digests && entry.size >= OFF_THREAD_MIN ? digests.hasher(dev.config.bufferSize) : undefined),
       });
       const showProgress = !args.values.json && !args.values['no-progress'];
       const total = bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0;
@@ -50,7 +52,7 @@ export const command: Command = {
         await bundle.close();
       }
     } finally {
-      await digests.close();
+      await digests?.close();
     }
     bars.write.finish();
     bars.verify.finish();
