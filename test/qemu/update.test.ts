@@ -89,6 +89,7 @@ test(`${BOARD}: refusals change nothing: an untrusted signature, a bundle for an
     const first = await dev.online(ONLINE_MS, 'a');
     fig['agentOnlineSeconds'] = (Date.now() - t0) / 1000;
     assert.equal(first.version, '1.0.0', 'the base image records what slot A holds');
+    assert.match(dev.vm!.console, /feeding the hardware watchdog \/dev\/watchdog every 1000 ms/);
     const envBefore = await board.env();
     const bDigest = dev.slotDigest('b');
 

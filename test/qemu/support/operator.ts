@@ -68,6 +68,9 @@ export function deviceConfig(board: string, deviceId: string, healthWindowSecond
       heartbeatTimeoutSeconds: 30,
     },
     syncEveryChunks: 8,
+    // The agent feeds the board's watchdog (softdog 10 s, i6300esb 5 s) every second: the suite
+    // then shows it never resets a healthy guest, through downloads, installs and reboots.
+    watchdog: { device: '/dev/watchdog', intervalSeconds: 1 },
   };
 }
 
