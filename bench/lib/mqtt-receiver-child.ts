@@ -1,13 +1,15 @@
 // slotflip's receiver in its own process (so its peak RSS is its own): fetch the release into
-// a file (CRC check, write, fdatasync in batches), then read the file back and compare its
-// SHA-256 with the manifest, as the agent does. Prints one JSON line when done.
+// a file (CRC check, write, fdatasync in batches) while reading back what is durable without a
+// gap, then read back the rest and compare the SHA-256 with the manifest, as the agent does
+// (src/agent/release.ts: SlotReadback fed by onDurablePrefix). Prints one JSON line when done.
 // argv[2]: JSON { url, releaseId, dataDir, target }
 
 import mqtt from 'mqtt';
 import { ChunkTable, parseManifest } from '../../src/bundle/manifest.js';
 import { realFs } from '../../src/platform/fs.js';
 import { FileChunkSink } from '../../src/transfer/file-sink.js';
-import { readBackDigest } from '../../src/slots/readback.js';
+import { SlotReadback } from '../../src/slots/readback.js';
+import { inlineSha256 } from '../../src/slots/digest.js';
 import { receiveRelease } from '../../src/transfer/receiver.js';
 import { setGcPace } from '../../src/transfer/mqtt.js';
 
@@ -16,6 +18,7 @@ const o = JSON.parse(process.argv[2]!) as { url: string; releaseId: string; data
 if (process.env.SF_BENCH_GC_PACE) setGcPace(Number(process.env.SF_BENCH_GC_PACE));
 const client = await mqtt.connectAsync(o.url, { clientId: `bench-recv-${process.pid}` });
 let sink: FileChunkSink | undefined;
+let readback: SlotReadback | undefined;
 // Peak of each memory figure, sampled, to see what the RSS is made of: only when asked for
 // (SF_BENCH_DEBUG prints it), since process.memoryUsage() every 20 ms costs ~1.5% of the
 // receiver's CPU and the bare subscriber it is compared with pays nothing of the kind.
@@ -37,14 +40,21 @@ const res = await receiveRelease(client, {
   acceptManifest: async (bytes) => parseManifest(bytes),
   // Tuning experiments: SF_BENCH_RECEIVER_OPTS='{"syncEveryBytes":33554432}'
   ...(JSON.parse(process.env.SF_BENCH_RECEIVER_OPTS ?? '{}') as object),
-  sink: async (m) => (sink = new FileChunkSink(realFs, new Map(m.payloads.map((p) => [p.name, { file: o.target, table: new ChunkTable(p) }])))),
+  sink: async (m) => {
+    // The agent's read-back: the board's 1 MiB buffer, two of them (read overlaps hashing).
+    readback = new SlotReadback(realFs, o.target, m.payloads[0]!.size, inlineSha256(1024 * 1024));
+    return (sink = new FileChunkSink(realFs, new Map(m.payloads.map((p) => [p.name, { file: o.target, table: new ChunkTable(p) }]))));
+  },
+  onDurablePrefix: (_name, bytes) => readback?.advance(bytes),
 });
 await sink!.close();
 const t1 = performance.now();
-// Read back the way the agent does after a download (verifySlot: the board's 1 MiB buffer,
-// two of them so the next read overlaps hashing): memory must not grow with the image.
+// What is left of the read-back after the last sync, and the digest of the whole payload.
 const payload = res.manifest.payloads[0]!;
-const ok = (await readBackDigest(realFs, o.target, payload.size, 1024 * 1024)) === payload.sha256;
+const ok = await readback!.finish(payload.sha256).then(
+  () => true,
+  () => false,
+);
 const t2 = performance.now();
 process.stdout.write(JSON.stringify({ done: true, ok, stats: res.stats, transferMs: t1 - t0, readbackMs: t2 - t1, cpuMs: cpuMs(), memoryMiB: peak, restRssKiB, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
 clearInterval(sampler);

@@ -18,6 +18,8 @@ export interface DownloadOptions {
   targets: { payload: PayloadEntry; writer: SlotWriter }[];
   signal: AbortSignal;
   onProgress(p: Progress): void;
+  /** The durable prefix of a payload grew (bytes from its start, synced, no gap). */
+  onDurablePrefix?(payload: string, bytes: number): void;
 }
 
 export function payloadSink(targets: DownloadOptions['targets']): ChunkSink {
@@ -67,6 +69,7 @@ export async function downloadPayloads(o: DownloadOptions): Promise<void> {
       payloads: o.targets.map((t) => t.payload.name),
       syncEveryChunks: config.syncEveryChunks,
       signal: o.signal,
+      ...(o.onDurablePrefix ? { onDurablePrefix: o.onDurablePrefix } : {}),
     },
     (p) => o.onProgress({ received: p.have, total: p.total, bytes: p.bytes }),
   );

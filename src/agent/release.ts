@@ -16,6 +16,8 @@ import { messageRouter } from '../transfer/mqtt.js';
 import { removeTransferState } from '../transfer/bitmap-store.js';
 import { releaseTopicsFromBase } from '../transfer/topics.js';
 import { finishInstall, prepareInstall, type PreparedInstall } from '../install/firmware.js';
+import { SlotReadback } from '../slots/readback.js';
+import { inlineSha256 } from '../slots/digest.js';
 import type { Device } from '../install/device.js';
 import type { Journal } from './journal.js';
 import type { AgentEvent } from './states.js';
@@ -166,6 +168,7 @@ export class ReleaseHandler {
   private async run(meta: SavedRelease, manifest: Manifest, signal: AbortSignal): Promise<void> {
     if (isAppRelease(manifest)) return this.runApp(meta, manifest, signal);
     let prep: PreparedInstall | undefined;
+    let readback: SlotReadback | undefined;
     try {
       prep = await this.d.serial(async () => {
         const p = await prepareInstall(this.d.dev, manifest);
@@ -173,6 +176,10 @@ export class ReleaseHandler {
         return p;
       });
       if (!this.link) throw new ReleaseError('SF_ERR_BROKER', 'no broker configured');
+      // The slot is read back behind the download, as far as it is durable without a gap, so
+      // only the tail is left to read once the last chunk is synced (decision D8).
+      const target = prep;
+      const rb = (readback = new SlotReadback(this.d.dev.fs, target.writer.device, target.payload.size, inlineSha256(this.d.dev.config.bufferSize)));
       await downloadPayloads({
         client: this.link.client as MqttClient,
         dev: this.d.dev,
@@ -181,9 +188,11 @@ export class ReleaseHandler {
         targets: [{ payload: prep.payload, writer: prep.writer }],
         signal,
         onProgress: (p) => this.d.setProgress(p),
+        onDurablePrefix: (name, bytes) => name === target.payload.name && rb.advance(bytes),
       });
       await this.d.serial(() => this.d.go('downloaded'));
-      await finishInstall(this.d.dev, prep, manifest, meta.releaseId);
+      await finishInstall(this.d.dev, prep, manifest, meta.releaseId, rb);
+      readback = undefined; // finished (and released) by finishInstall
       prep = undefined;
       await removeTransferState(this.d.dev.fs, this.d.dev.config.dataDir, meta.releaseId);
       this.current = undefined;
@@ -191,6 +200,7 @@ export class ReleaseHandler {
       await this.d.beforeReboot();
       await this.d.reboot();
     } finally {
+      if (readback) await readback.abort().catch(() => undefined);
       if (prep) await prep.writer.close().catch(() => undefined);
     }
   }

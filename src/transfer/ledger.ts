@@ -55,6 +55,8 @@ export class ChunkLedger {
   private durableBytes = 0;
   private flushing: Promise<void> | undefined;
   private failure: { err: unknown } | undefined;
+  /** The bitmap as last made durable (loaded, or the snapshot of the last sync). */
+  private durableBits = new Map<number, Bitmap>();
   /** Chunks already durable when this run started (resume). */
   resumed = 0;
   /** Called each time more chunks became durable. */
@@ -78,6 +80,7 @@ export class ChunkLedger {
     for (const p of this.payloads) {
       const b = maps.get(p.index)!;
       this.bits.set(p.index, b);
+      this.durableBits.set(p.index, b.clone());
       for (let i = b.nextSet(0); i !== -1; i = b.nextSet(i + 1)) this.writtenBytes += p.table.length(i);
       this.writtenChunks += b.count;
     }
@@ -101,6 +104,16 @@ export class ChunkLedger {
   /** Hands a chunk the ledger does not have yet to the sink. */
   write(p: WantedPayload, i: number, data: Uint8Array): Promise<void> {
     return this.issue(p, i, data.length, () => this.sink.write(p.name, i, data));
+  }
+
+  /**
+   * Bytes from the start of payload `p` that are durable without a gap: what a read-back may
+   * verify while the rest is still arriving.
+   */
+  durablePrefix(p: WantedPayload): number {
+    const bits = this.durableBits.get(p.index);
+    const first = bits ? bits.nextClear(0) : 0;
+    return first === -1 ? p.table.size : p.table.offset(first);
   }
 
   /** Whether chunks can be read back (and so rebuilt from repair frames). */
@@ -184,6 +197,7 @@ export class ChunkLedger {
         await this.sink.sync();
         await this.store.save(snapshot);
         this.durableChunks = chunks;
+        this.durableBits = snapshot;
         this.durableBytes = bytes;
         this.onDurable();
       } catch (err) {

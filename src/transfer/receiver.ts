@@ -30,6 +30,11 @@ export interface ReceiveOptions {
   sink: ChunkSink | ((manifest: Manifest) => Promise<ChunkSink>);
   dataDir: string;
   fs?: FileSystem;
+  /**
+   * Called as the durable prefix of a payload grows (bytes from its start with no chunk
+   * missing, synced): a read-back may verify that much while the rest arrives.
+   */
+  onDurablePrefix?(payload: string, bytes: number): void;
   /** Payload names to fetch (default: all). */
   payloads?: string[];
   /** Sync the sink and persist the bitmap after this many chunks or bytes (default 64, 16 MiB). */
@@ -183,6 +188,7 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
       writesInFlight: o.writesInFlight ?? 4,
     });
     await ledger.load((reason) => this.emit('warning', new FrameError(`ignoring the stored chunk bitmap: ${reason}`)));
+    this.reportPrefixes(ledger); // a resumed transfer: what an earlier run made durable
     const maxChunk = Math.max(...manifest.payloads.map((p) => p.chunkSize));
     const intake = new FrameIntake(this.client, {
       releaseId: o.releaseId,
@@ -199,6 +205,7 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
       onProgress: () => {
         this.lastProgressAt = Date.now(); // also while all-zero chunks are written, before any frame
         this.emit('progress', ledger.progress());
+        this.reportPrefixes(ledger);
       },
       onChunk: () => (this.lastProgressAt = Date.now()),
       onComplete: () => this.finish.resolve(),
@@ -215,6 +222,11 @@ export class ReleaseReceiver extends EventEmitter<ReceiverEvents> {
     this.client.on('connect', onReconnect);
     this.cleanups.push(() => this.client.off('connect', onReconnect));
     return intake;
+  }
+
+  private reportPrefixes(ledger: ChunkLedger): void {
+    if (!this.o.onDurablePrefix) return;
+    for (const p of ledger.payloads) this.o.onDurablePrefix(p.name, ledger.durablePrefix(p));
   }
 
   private watch(timeoutMs: number): void {

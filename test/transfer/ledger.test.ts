@@ -88,3 +88,28 @@ test('a failed sink write stops the ledger and is not recorded as durable', asyn
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the durable prefix: bytes from the start with no chunk missing, only once synced, and after a reload', async () => {
+  const rel = makeRelease(10 * 4096 - 50, 4096, [2], 33); // chunk 2 all zeros, chunk 9 short
+  const dir = await tempDir();
+  try {
+    const wanted = [{ index: 0, name: 'rootfs', table: new ChunkTable(rel.manifest.payloads[0]!) }];
+    const chunk = (i: number) => rel.payload.subarray(i * 4096, Math.min((i + 1) * 4096, rel.payload.length));
+    const ledger = new ChunkLedger(realFs, dir, rel.releaseId, wanted, new RecordingSink(), { chunks: 1000, bytes: 1e9, writesInFlight: 4 });
+    await ledger.load(() => assert.fail('fresh'));
+    assert.equal(ledger.durablePrefix(wanted[0]!), 0);
+    await ledger.writeZeros();
+    for (const i of [0, 1, 3, 5]) await ledger.write(wanted[0]!, i, chunk(i));
+    assert.equal(ledger.durablePrefix(wanted[0]!), 0, 'written is not durable');
+    await ledger.flush();
+    assert.equal(ledger.durablePrefix(wanted[0]!), 4 * 4096, 'chunks 0-3 (2 is all zeros), then 4 is missing');
+    for (const i of [4, 6, 7, 8, 9]) await ledger.write(wanted[0]!, i, chunk(i));
+    await ledger.flush();
+    assert.equal(ledger.durablePrefix(wanted[0]!), rel.table.size);
+    const again = new ChunkLedger(realFs, dir, rel.releaseId, wanted, new RecordingSink(), { chunks: 1000, bytes: 1e9, writesInFlight: 4 });
+    await again.load(() => assert.fail('intact'));
+    assert.equal(again.durablePrefix(wanted[0]!), rel.table.size);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
