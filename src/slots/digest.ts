@@ -310,7 +310,16 @@ export class DigestWorker {
     this.failure ??= new Error('digest worker closed');
     for (const s of this.streams.values()) s.failed(this.failure);
     this.streams.clear();
-    await this.worker?.terminate();
+    // terminate() alone does not keep the event loop alive (Node 20, measured: the process
+    // ended with close() still pending, so whoever awaited it never resumed): hold it open.
+    const w = this.worker;
+    if (!w) return;
+    const keep = setInterval(() => undefined, 1 << 30);
+    try {
+      await w.terminate();
+    } finally {
+      clearInterval(keep);
+    }
   }
 }
 
