@@ -44,6 +44,8 @@ export class RepairBook {
   private readonly opts: RepairOptions;
   private readonly books: Map<number, GenerationBook>[];
   private readonly queue: ReadyRow[] = [];
+  /** Sum of every generation's owed rows: hasWork() runs before every frame the pump sends. */
+  private owedTotal = 0;
 
   constructor(
     private readonly tables: readonly ChunkTable[],
@@ -87,12 +89,13 @@ export class RepairBook {
         continue;
       }
       b.owed += extra;
+      this.owedTotal += extra;
     }
     return direct;
   }
 
   hasWork(): boolean {
-    return this.queue.length > 0 || this.books.some((m) => [...m.values()].some((b) => b.owed > 0));
+    return this.queue.length > 0 || this.owedTotal > 0;
   }
 
   /** The next encoded row, if any. */
@@ -111,6 +114,7 @@ export class RepairBook {
         const rows = Array.from({ length: k }, (_, j) => b.nextRow + j);
         b.nextRow += k;
         b.owed -= k;
+        this.owedTotal -= k;
         b.queued += k;
         const data = await encodeRows(gen, rows, table.chunkSize, (i) => read(p, i));
         rows.forEach((row, j) => this.queue.push({ payload: p, gen, row, data: data[j]! }));
