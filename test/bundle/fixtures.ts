@@ -10,6 +10,7 @@ import * as tar from 'tar-stream';
 import { generateSigningKeyPair, keyIdOf, type SigningKeyPair } from '../../src/crypto/keys.js';
 import { trustedKey, type TrustedKey } from '../../src/crypto/trusted.js';
 import { crc32 } from '../../src/crypto/crc.js';
+import type { OpenedBundle } from '../../src/bundle/open.js';
 import { ChunkTableBuilder, MANIFEST_FORMAT, serializeManifest, type Manifest, type PayloadEntry } from '../../src/bundle/manifest.js';
 import { serializeSignatureFile, signManifest } from '../../src/bundle/signature.js';
 import { isAllZero } from '../../src/bundle/zero.js';
@@ -125,4 +126,15 @@ export async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of stream) parts.push(c as Buffer);
   return Buffer.concat(parts);
+}
+
+/** Reads every payload of an opened bundle to the end, then closes it. */
+export async function readAll(b: OpenedBundle): Promise<Record<string, Buffer>> {
+  const out: Record<string, Buffer> = {};
+  try {
+    for await (const { entry, stream } of b.payloads()) out[entry.name] = await collect(stream);
+  } finally {
+    await b.close();
+  }
+  return out;
 }

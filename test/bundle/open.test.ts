@@ -4,22 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { openBundle, type OpenedBundle } from '../../src/bundle/open.js';
-import { collect, craftBundle, craftTar, manifestFor, newSigner, payloadEntry, samplePayload, signedHead, streamOf } from './fixtures.js';
+import { openBundle } from '../../src/bundle/open.js';
+import { collect, craftBundle, readAll, craftTar, manifestFor, newSigner, payloadEntry, samplePayload, signedHead, streamOf } from './fixtures.js';
 
 const signer = newSigner();
 const rootfs = samplePayload(50_000, 1);
 const app = samplePayload(9_000, 2);
-
-async function readAll(b: OpenedBundle): Promise<Record<string, Buffer>> {
-  const out: Record<string, Buffer> = {};
-  try {
-    for await (const { entry, stream } of b.payloads()) out[entry.name] = await collect(stream);
-  } finally {
-    await b.close();
-  }
-  return out;
-}
 
 async function openAndRead(bytes: Buffer, opts: Partial<Parameters<typeof openBundle>[1]> = {}): Promise<Record<string, Buffer>> {
   return readAll(await openBundle(streamOf(bytes), { trustedKeys: [signer.trusted], ...opts }));

@@ -5,24 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { openBundle, type OpenedBundle } from '../../src/bundle/open.js';
+import { openBundle } from '../../src/bundle/open.js';
 import type { PayloadHasher } from '../../src/bundle/payload-stream.js';
 import { DigestWorker } from '../../src/slots/digest.js';
-import { collect, craftBundle, newSigner, samplePayload, streamOf } from './fixtures.js';
+import { craftBundle, readAll, newSigner, samplePayload, streamOf } from './fixtures.js';
 
 const signer = newSigner();
 const rootfs = samplePayload(300_000, 1);
 const app = samplePayload(9_000, 2);
-
-async function readAll(b: OpenedBundle): Promise<Record<string, Buffer>> {
-  const out: Record<string, Buffer> = {};
-  try {
-    for await (const { entry, stream } of b.payloads()) out[entry.name] = await collect(stream);
-  } finally {
-    await b.close();
-  }
-  return out;
-}
 
 /** A hasher on this thread that reports "busy" after every `every` bytes until the test drains it. */
 function slowHasher(every: number): PayloadHasher & { pauses: number; drain(): void; closed: boolean } {
