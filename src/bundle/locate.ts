@@ -37,8 +37,11 @@ function sizeField(h: Buffer): number {
 
 /** The header checksum: the sum of all bytes with the checksum field read as spaces. */
 function checksumOk(h: Buffer): boolean {
-  const text = field(h, 148, 8).trim();
-  if (!/^[0-7]+$/.test(text)) return false;
+  // Read as the install reader (tar-stream) reads it: the octal digits after any leading spaces
+  // or NULs, up to the first other byte; the two must agree on which headers are good.
+  const digits = /^[ \0]*([0-7]+)/.exec(h.toString('latin1', 148, 156));
+  if (!digits) return false;
+  const text = digits[1]!;
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
   return sum === parseInt(text, 8);

@@ -125,3 +125,13 @@ test('locateBundle: arbitrary bytes never loop', async (t) => {
     }
   });
 });
+
+test('locateEntries reads a checksum field as the install reader does: digits, then anything (found by the fuzzer)', async () => {
+  // tar-stream's checksum field is six digits and a space; a stray byte after the digits is
+  // ignored by tar-stream, so the locator must ignore it too.
+  const bytes = await tarWithHeader((h) => {
+    h[154] = '8'.charCodeAt(0);
+  });
+  const entries = await locateEntries(memoryFile(bytes), 'bundle.sfb');
+  assert.deepEqual(entries.map((e) => e.name), ['manifest.json', 'manifest.sig']);
+});
