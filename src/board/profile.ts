@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 
 export const ARCHES = ['arm64', 'armhf', 'armel', 'mips64el', 'mipsel', 'amd64'] as const;

@@ -4,7 +4,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SlotflipError } from '../errors.js';
 import { KeyError, KeyRevokedError, UntrustedKeyError } from '../crypto/errors.js';
 import { keyIdOf, publicKeyRaw } from '../crypto/keys.js';

@@ -3,7 +3,7 @@
 // against. This file defines the format and its validation; bundle/create.ts writes one.
 
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SlotflipError } from '../errors.js';
 
 export const MANIFEST_FORMAT = 'slotflip-manifest/1';

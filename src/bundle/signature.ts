@@ -4,7 +4,7 @@
 // endorsement signs and when it is believed: bundle/endorsement.ts, docs/security.md.
 
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KeyError, SignatureError } from '../crypto/errors.js';
 import { keyIdOf, publicKeyRaw } from '../crypto/keys.js';
 import { signDetached } from '../crypto/sign.js';

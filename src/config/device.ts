@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { EnvCopySchema, SlotDeviceSchema, loadProfile, type BoardProfile, type EnvCopy, type SlotDevice } from '../board/profile.js';
 

@@ -3,7 +3,7 @@
 // the env is flipped, so after any reboot the agent can name what it booted.
 
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { readFileIfExists, writeFileAtomic, type FileSystem } from '../platform/fs.js';
 import { SlotflipError } from '../errors.js';
 import type { SlotName } from '../slots/model.js';
