@@ -33,6 +33,12 @@ export interface OpenOptions {
   revokedKeys?: readonly string[];
   /** Where each payload's SHA-256 runs; undefined (or no hasher) hashes on this thread. */
   payloadHasher?: (entry: PayloadEntry) => PayloadHasher | undefined;
+  /**
+   * Payloads handed out without a SHA-256 (their size is still checked): only for a caller
+   * that proves the bytes against `entry.sha256` itself before anything depends on them, as
+   * the local install does by reading the slot back (decision D8).
+   */
+  unhashed?: (entry: PayloadEntry) => boolean;
 }
 
 /** Reads a whole (small) entry, refusing more than `max` bytes before reading any. */
@@ -107,7 +113,7 @@ export async function openBundle(input: Readable, opts: OpenOptions): Promise<Op
         const e = await reader.next();
         if (!e) break;
         const entry = matchPayload(e, manifest, index);
-        previous = new PayloadStream(e.stream, entry, () => reader.error, opts.payloadHasher?.(entry));
+        previous = new PayloadStream(e.stream, entry, () => reader.error, opts.unhashed?.(entry) ? 'unhashed' : opts.payloadHasher?.(entry));
         index++;
         yield { entry, stream: previous };
       }

@@ -2,8 +2,10 @@
 // counted on the way through, ending with SF_ERR_DIGEST instead of 'end' when the SHA-256 or
 // the size differs from the signed manifest. It never destroys the tar entry it reads from
 // (that would tear down the whole archive); a payload nobody wants is drained instead.
-// The SHA-256 runs here by default; a caller may hand in a hasher that runs elsewhere (the
-// local install hashes on a worker thread), which can ask for the input to pause.
+// The SHA-256 runs here by default; a caller may hand in a hasher that runs elsewhere, which
+// can ask for the input to pause, or take the payload unhashed when it proves the bytes
+// against the signed digest itself (the local install's read-back, decision D8): then only
+// the size is checked here.
 
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -23,6 +25,7 @@ export interface PayloadHasher {
 
 export class PayloadStream extends Readable {
   private readonly hash: Hash | undefined;
+  private readonly hasher: PayloadHasher | undefined;
   private bytes = 0;
   private draining = false;
   /** Set once the consumer reads: only then is someone listening for 'error'. */
@@ -40,10 +43,12 @@ export class PayloadStream extends Readable {
     readonly entry: PayloadEntry,
     /** The reader's typed failure, preferred over the bare error the entry stream carries. */
     private readonly failure: () => Error | undefined,
-    private readonly hasher?: PayloadHasher,
+    digest: PayloadHasher | 'unhashed' | undefined = undefined,
   ) {
     super({ highWaterMark: 256 * 1024 });
-    if (!hasher) this.hash = createHash('sha256');
+    const hasher = digest === 'unhashed' ? undefined : digest;
+    this.hasher = hasher;
+    if (!digest) this.hash = createHash('sha256');
     let settle!: () => void;
     this.settled = new Promise((resolve) => (settle = resolve));
     const conclude = (error: Error | undefined): void => {
@@ -63,7 +68,7 @@ export class PayloadStream extends Readable {
       const chunk = data as Buffer;
       this.bytes += chunk.length;
       if (this.hash) this.hash.update(chunk);
-      else if (!this.hasher!.update(chunk)) this.hashBusy = true;
+      else if (hasher && !hasher.update(chunk)) this.hashBusy = true;
       if (!this.push(chunk)) this.wanted = false;
       if (!this.wanted || this.hashBusy) source.pause();
     });
@@ -73,8 +78,8 @@ export class PayloadStream extends Readable {
       if (this.draining) return conclude(undefined);
       if (this.hash) return conclude(this.check(this.hash.digest('hex')));
       const short = this.checkSize();
-      if (short) return conclude(short);
-      this.hasher!.digest().then(
+      if (short || !hasher) return conclude(short);
+      hasher.digest().then(
         (actual) => conclude(this.check(actual)),
         (cause: unknown) => conclude(new IoError(`payload ${entry.name}: hashing failed`, { cause })),
       );

@@ -8,11 +8,14 @@ import type { Manifest, PayloadEntry } from '../bundle/manifest.js';
 import { findPayload } from '../bundle/manifest.js';
 import type { OpenedBundle } from '../bundle/index.js';
 import { SlotWriter, writeStream } from '../slots/writer.js';
-import { SlotReadback, verifySlot } from '../slots/readback.js';
+import { SlotReadback, rangeDigest, verifySlot } from '../slots/readback.js';
 import { inlineSha256, type DigestWorker, type Sha256Sink } from '../slots/digest.js';
 import type { SlotName } from '../slots/model.js';
 import { checkPolicy, MissingPayloadError } from './policy.js';
-import { SlotStateError } from '../slots/errors.js';
+import { ReadbackError, SlotStateError } from '../slots/errors.js';
+import { DigestError } from '../bundle/errors.js';
+import { locateBundle } from '../bundle/locate.js';
+import type { FileSystem } from '../platform/fs.js';
 import { readDevice, type Device } from './device.js';
 
 export const ROOTFS = 'rootfs';
@@ -165,4 +168,28 @@ export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId
 
 async function drain(stream: Readable): Promise<void> {
   for await (const piece of stream) void piece;
+}
+
+/**
+ * `slotflip install` of a bundle file takes the rootfs unhashed and proves it by the read-back
+ * alone (one SHA-256 pass, not two; decision D8). When the read-back differs from the signed
+ * digest, this says whose fault it is: the bundle's, if its payload hashes wrong in the file
+ * too (SF_ERR_DIGEST, as the stream's own hash would have said), or else the slot's (the
+ * read-back error as it was). Only a failed install pays for the second pass.
+ */
+export async function blameReadback(fs: FileSystem, bundleFile: string, payload: PayloadEntry, bufferSize: number, err: unknown): Promise<unknown> {
+  if (!(err instanceof ReadbackError)) return err;
+  let actual: string;
+  try {
+    const located = (await locateBundle(fs, bundleFile)).payloads.get(payload.name);
+    if (!located || located.size !== payload.size) return err;
+    actual = await rangeDigest(fs, bundleFile, located.offset, located.size, bufferSize);
+  } catch {
+    return err; // the file is gone or changed since: nothing to say beyond the read-back
+  }
+  if (actual === payload.sha256) return err;
+  return new DigestError(`payload ${payload.name}: SHA-256 ${actual} differs from the manifest's ${payload.sha256}`, {
+    details: { payload: payload.name, expected: payload.sha256, actual },
+    cause: err,
+  });
 }

@@ -111,6 +111,11 @@ async function readFully(fh: FileHandle, buf: Buffer, want: number, at: number, 
 }
 
 export async function readBackDigest(fs: FileSystem, device: string, length: number, bufferSize: number, onProgress?: (done: number) => void): Promise<string> {
+  return rangeDigest(fs, device, 0, length, bufferSize, onProgress);
+}
+
+/** SHA-256 of `length` bytes of a file or device from `start`, read through the seam. */
+export async function rangeDigest(fs: FileSystem, device: string, start: number, length: number, bufferSize: number, onProgress?: (done: number) => void): Promise<string> {
   const size = Math.max(4096, Math.min(bufferSize, length || 4096));
   // Two buffers: the next read runs in the thread pool while this one is hashed.
   const sink = inlineSha256(size, 2);
@@ -120,7 +125,7 @@ export async function readBackDigest(fs: FileSystem, device: string, length: num
     let pending: Promise<[Buffer, number]> | undefined;
     const next = async (at: number): Promise<[Buffer, number]> => {
       const buf = await sink.acquire();
-      return [buf, await readFully(fh, buf, Math.min(buf.length, length - at), at, device, length)];
+      return [buf, await readFully(fh, buf, Math.min(buf.length, length - at), start + at, device, start + length)];
     };
     if (length > 0) pending = next(0);
     while (pending) {

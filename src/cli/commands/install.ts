@@ -10,8 +10,8 @@ import { deviceFromArgs, deviceOptions } from '../device-options.js';
 import { createProgress, formatBytes } from '../progress.js';
 import { loadTrustedKeys } from '../../crypto/index.js';
 import { openBundle } from '../../bundle/index.js';
-import { releaseId } from '../../bundle/manifest.js';
-import { installBundle, OFF_THREAD_MIN } from '../../install/firmware.js';
+import { findPayload, releaseId } from '../../bundle/manifest.js';
+import { blameReadback, installBundle, OFF_THREAD_MIN, ROOTFS } from '../../install/firmware.js';
 import { DigestWorker } from '../../slots/digest.js';
 import { UsageError } from '../../errors.js';
 
@@ -30,9 +30,12 @@ export const command: Command = {
     // Reads of the board's buffer size (1 MiB by default), not fs streams' 64 KiB: a read is a
     // trip through the thread pool, and 4096 of them per 256 MiB cost more than the copy itself.
     const input = file === '-' ? (io.stdin as NodeJS.ReadableStream & import('node:stream').Readable) : createReadStream(file, { highWaterMark: dev.config.bufferSize });
-    // Both SHA-256 passes of a big payload (the bundle stream, the read-back) run on one worker
-    // thread, so the main thread only moves data; started now, it boots while the manifest is checked.
-    // A single-core board gains nothing from the worker and would pay its ~10 MiB.
+    // From a file, the rootfs is taken unhashed: the read-back's SHA-256 proves it, and only a
+    // failed read-back hashes the file's payload to tell a damaged bundle from a bad slot
+    // (blameReadback). From stdin nothing can be read twice, so the stream is hashed as well.
+    // Big payloads are hashed on a worker thread, so the main thread only moves data; started
+    // now, it boots while the manifest is checked. A single-core board gains nothing from the
+    // worker and would pay its ~10 MiB.
     const digests = availableParallelism() > 1 ? new DigestWorker() : undefined;
     let result;
     let bars;
@@ -42,12 +45,16 @@ export const command: Command = {
         trustedKeys: keys,
         revokedKeys: dev.config.revokedKeys,
         payloadHasher: (entry) => (digests && entry.size >= OFF_THREAD_MIN ? digests.hasher(dev.config.bufferSize) : undefined),
+        unhashed: (entry) => file !== '-' && entry.name === ROOTFS,
       });
       const showProgress = !args.values.json && !args.values['no-progress'];
       const total = bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0;
       const b = (bars = { write: createProgress(io.err, 'write ', total, showProgress), verify: createProgress(io.err, 'verify', total, showProgress) });
       try {
         result = await installBundle(dev, bundle, releaseId(bundle.manifestBytes), (phase, done) => b[phase].update(done), { digests });
+      } catch (err) {
+        const rootfs = findPayload(bundle.manifest, ROOTFS);
+        throw file !== '-' && rootfs ? await blameReadback(dev.fs, file, rootfs, dev.config.bufferSize, err) : err;
       } finally {
         await bundle.close();
       }
