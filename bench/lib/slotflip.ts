@@ -67,6 +67,7 @@ export interface InstallRun {
   seconds: number;
   /** Peak RSS of the install process, MiB (VmHWM at exit). */
   hwmMiB: number;
+  stdout: string;
 }
 
 /** Runs `node [--import probe] CLI args...`, returning its wall time and VmHWM. */
@@ -75,10 +76,14 @@ export async function runNode(args: string[], hwmFile: string): Promise<InstallR
   const r = await runTimed(process.execPath, ['--import', PROBE, ...args], { env: { ...process.env, SLOTFLIP_BOARD_PROFILES: path.join(ROOT, 'board-profiles'), BENCH_HWM_FILE: hwmFile } });
   const kb = Number(readFileSync(hwmFile, 'utf8'));
   if (!kb) throw new Error(`no VmHWM from ${args.join(' ')}: ${r.stderr}`);
-  return { seconds: r.seconds, hwmMiB: kb / 1024 };
+  return { seconds: r.seconds, hwmMiB: kb / 1024, stdout: r.stdout };
 }
 
 /** One `slotflip install BUNDLE --config DEVICE.json --json` in its own process. */
 export async function installOnce(cli: string, bundle: string, config: string, hwmFile: string): Promise<InstallRun> {
-  return runNode([cli, 'install', bundle, '--config', config, '--json'], hwmFile);
+  const run = await runNode([cli, 'install', bundle, '--config', config, '--json'], hwmFile);
+  // The bench measures the way a bundle file is installed: straight from its offsets (D8).
+  const read = (JSON.parse(run.stdout) as { read?: string }).read;
+  if (read !== 'direct') throw new Error(`slotflip install read the rootfs ${read ?? '(not said)'}, not direct: the bench would measure the fallback`);
+  return run;
 }

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Manifest, PayloadEntry } from '../bundle/manifest.js';
 import { findPayload } from '../bundle/manifest.js';
 import type { OpenedBundle } from '../bundle/index.js';
-import { SlotWriter, writeStream } from '../slots/writer.js';
+import { SlotWriter, copyRange, writeStream, type SourceRange } from '../slots/writer.js';
 import { SlotReadback, rangeDigest, verifySlot } from '../slots/readback.js';
 import { inlineSha256, type DigestWorker, type Sha256Sink } from '../slots/digest.js';
 import type { SlotName } from '../slots/model.js';
@@ -86,6 +86,8 @@ export async function finishInstall(dev: Device, prep: PreparedInstall, manifest
 
 export interface InstallResult {
   slot: SlotName;
+  /** How the rootfs was read: from its offset in the bundle file, or through the tar stream. */
+  read: 'direct' | 'stream';
   version: string;
   securityVersion: number;
   releaseId: string;
@@ -103,6 +105,11 @@ export const OFF_THREAD_MIN = 16 * 1024 * 1024;
 export interface InstallOptions {
   /** Hash the read-back on this worker thread (payloads of OFF_THREAD_MIN and more). */
   digests?: DigestWorker;
+  /**
+   * The rootfs bytes as a range of the bundle file (src/bundle/direct.ts): copied into the slot
+   * with positioned reads, the bundle's payload streams left unread. Proven by the read-back.
+   */
+  rootfsRange?: SourceRange;
 }
 
 function readbackSink(size: number, bufferSize: number, digests: DigestWorker | undefined): Sha256Sink {
@@ -127,18 +134,24 @@ export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId
     if (!writing) onProgress?.('verify', n, size);
   });
   let written = 0;
+  const writeOptions = {
+    bufferSize: dev.config.bufferSize,
+    expectedSize: size,
+    onProgress: (n: number) => onProgress?.('write', n, size),
+    onDurable: (n: number) => readback.advance(n),
+  };
   try {
-    for await (const { entry, stream } of bundle.payloads()) {
-      if (entry.name !== ROOTFS) {
-        await drain(stream);
-        continue;
+    if (opts.rootfsRange) {
+      if (opts.rootfsRange.length !== size) throw new Error(`rootfs range of ${opts.rootfsRange.length} bytes for a payload of ${size}`);
+      written = await copyRange(prep.writer, opts.rootfsRange, writeOptions);
+    } else {
+      for await (const { entry, stream } of bundle.payloads()) {
+        if (entry.name !== ROOTFS) {
+          await drain(stream);
+          continue;
+        }
+        written = await writeStream(prep.writer, stream, writeOptions);
       }
-      written = await writeStream(prep.writer, stream, {
-        bufferSize: dev.config.bufferSize,
-        expectedSize: entry.size,
-        onProgress: (n) => onProgress?.('write', n, entry.size),
-        onDurable: (n) => readback.advance(n),
-      });
     }
   } catch (err) {
     // The write failed; the error that matters is that one, not a close error after it.
@@ -158,6 +171,7 @@ export async function installBundle(dev: Device, bundle: OpenedBundle, releaseId
   onProgress?.('verify', size, size);
   return {
     slot: prep.target,
+    read: opts.rootfsRange ? 'direct' : 'stream',
     version: bundle.manifest.version,
     securityVersion: bundle.manifest.securityVersion,
     releaseId,

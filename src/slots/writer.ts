@@ -104,6 +104,78 @@ export interface WriteStreamOptions {
 export const DEFAULT_SYNC_EVERY = 32 * 1024 * 1024;
 
 /**
+ * Positioned writes of whole buffers, up to `writesInFlight` at once, with an fdatasync every
+ * `syncEvery` bytes that does not hold up the writes after it. Shared by writeStream (pieces of
+ * a stream, copied into buffers) and copyRange (buffers read straight from a file).
+ */
+class PipelinedWrites {
+  private readonly limit: number;
+  private readonly syncEvery: number;
+  private readonly inflight: Promise<void>[] = [];
+  private failed: unknown;
+  private done = 0;
+  private nextSync: number;
+  private syncing: Promise<void> | undefined;
+
+  constructor(
+    private readonly writer: SlotWriter,
+    private readonly opts: WriteStreamOptions,
+    /** Called with a buffer once it is written, so it can be used again. */
+    private readonly release: (data: Buffer) => void,
+  ) {
+    this.limit = Math.max(1, opts.writesInFlight ?? 4);
+    this.syncEvery = opts.onDurable ? Math.max(opts.bufferSize, opts.syncEvery ?? DEFAULT_SYNC_EVERY) : Number.POSITIVE_INFINITY;
+    this.nextSync = this.syncEvery;
+  }
+
+  async write(data: Buffer, at: number): Promise<void> {
+    if (this.inflight.length >= this.limit) await this.inflight.shift();
+    if (this.failed) throw this.failed;
+    const p = this.writer.write(data, at).then(
+      () => {
+        this.done += data.length;
+        this.opts.onProgress?.(this.done);
+        this.release(data);
+      },
+      (err: unknown) => {
+        this.failed ??= err;
+      },
+    );
+    this.inflight.push(p);
+    const end = at + data.length;
+    if (end >= this.nextSync && !this.syncing) {
+      // Everything below `end` is in flight now; sync once it has landed, without holding up
+      // the writes after it (fdatasync covers what was written before it was called).
+      this.nextSync = end + this.syncEvery;
+      this.syncing = Promise.all(this.inflight)
+        .then(async () => {
+          if (this.failed) return;
+          await this.writer.datasync();
+          this.opts.onDurable?.(end);
+        })
+        .catch((err: unknown) => {
+          this.failed ??= err;
+        })
+        .finally(() => (this.syncing = undefined));
+    }
+  }
+
+  /** Waits for every write and sync; never leaves one running behind the caller's back (it closes the file next). */
+  async settle(): Promise<void> {
+    await Promise.all(this.inflight);
+    await this.syncing;
+  }
+
+  /** After settle(): the first failure, or the final fdatasync and the last durable position. */
+  async finish(position: number): Promise<number> {
+    if (this.failed) throw this.failed;
+    await this.writer.datasync();
+    this.opts.onDurable?.(position);
+    return position;
+  }
+}
+
+/**
  * Copies a stream into the slot from offset 0 in writes of `bufferSize` bytes, then
  * fdatasyncs. Up to `writesInFlight` positioned writes overlap with reading and hashing the
  * input, each from its own buffer; buffers are reused once written, so the memory used is
@@ -111,48 +183,13 @@ export const DEFAULT_SYNC_EVERY = 32 * 1024 * 1024;
  */
 export async function writeStream(writer: SlotWriter, input: AsyncIterable<Uint8Array>, opts: WriteStreamOptions): Promise<number> {
   writer.checkFits(opts.expectedSize);
-  const limit = Math.max(1, opts.writesInFlight ?? 4);
-  const syncEvery = opts.onDurable ? Math.max(opts.bufferSize, opts.syncEvery ?? DEFAULT_SYNC_EVERY) : Number.POSITIVE_INFINITY;
-  const inflight: Promise<void>[] = [];
   const spare: Buffer[] = [];
-  let failed: unknown;
+  const writes = new PipelinedWrites(writer, opts, (data) => {
+    if (data.length === opts.bufferSize) spare.push(data);
+  });
   let buf: Buffer = Buffer.allocUnsafe(opts.bufferSize);
   let fill = 0;
   let position = 0;
-  let done = 0;
-  let nextSync = syncEvery;
-  let syncing: Promise<void> | undefined;
-  const flush = async (data: Buffer, at: number): Promise<void> => {
-    if (inflight.length >= limit) await inflight.shift();
-    if (failed) throw failed;
-    const p = writer.write(data, at).then(
-      () => {
-        done += data.length;
-        opts.onProgress?.(done);
-        if (data.length === opts.bufferSize) spare.push(data);
-      },
-      (err: unknown) => {
-        failed ??= err;
-      },
-    );
-    inflight.push(p);
-    const end = at + data.length;
-    if (end >= nextSync && !syncing) {
-      // Everything below `end` is in flight now; sync once it has landed, without holding up
-      // the writes after it (fdatasync covers what was written before it was called).
-      nextSync = end + syncEvery;
-      syncing = Promise.all(inflight)
-        .then(async () => {
-          if (failed) return;
-          await writer.datasync();
-          opts.onDurable?.(end);
-        })
-        .catch((err: unknown) => {
-          failed ??= err;
-        })
-        .finally(() => (syncing = undefined));
-    }
-  };
   try {
     for await (const piece of input) {
       let offset = 0;
@@ -162,7 +199,7 @@ export async function writeStream(writer: SlotWriter, input: AsyncIterable<Uint8
         fill += n;
         offset += n;
         if (fill === buf.length) {
-          await flush(buf, position);
+          await writes.write(buf, position);
           position += fill;
           fill = 0;
           buf = spare.pop() ?? Buffer.allocUnsafe(opts.bufferSize);
@@ -170,16 +207,62 @@ export async function writeStream(writer: SlotWriter, input: AsyncIterable<Uint8
       }
     }
     if (fill > 0) {
-      await flush(buf.subarray(0, fill), position);
+      await writes.write(buf.subarray(0, fill), position);
       position += fill;
     }
   } finally {
-    // Never leave writes or a sync running behind the caller's back (it closes the file next).
-    await Promise.all(inflight);
-    await syncing;
+    await writes.settle();
   }
-  if (failed) throw failed;
-  await writer.datasync();
-  opts.onDurable?.(position);
-  return position;
+  return writes.finish(position);
+}
+
+/** Where copyRange reads: `length` bytes of an open file from `offset`. */
+export interface SourceRange {
+  handle: FileHandle;
+  offset: number;
+  length: number;
+  /** The error for a source that ends before `offset + length` (it changed under the reader). */
+  truncated: (missing: number) => Error;
+}
+
+/**
+ * Copies a range of a file (a payload inside a bundle file) into the slot from offset 0: each
+ * buffer is read straight from the file and written as it is, with no stream and no copy in
+ * between, the next read overlapping the writes in flight. Buffers come from a pool of
+ * (writesInFlight + 1) and are reused, so memory is flat in the size. Syncs and durable
+ * positions as writeStream. Returns the number of bytes written.
+ */
+export async function copyRange(writer: SlotWriter, source: SourceRange, opts: WriteStreamOptions): Promise<number> {
+  writer.checkFits(opts.expectedSize);
+  const pool: Buffer[] = [];
+  const waiting: ((b: Buffer) => void)[] = [];
+  const writes = new PipelinedWrites(writer, opts, (data) => {
+    const next = waiting.shift();
+    if (next) next(data);
+    else pool.push(data);
+  });
+  const buffers = Math.max(1, opts.writesInFlight ?? 4) + 1;
+  for (let i = 0; i < buffers; i++) pool.push(Buffer.allocUnsafe(opts.bufferSize));
+  const take = (): Promise<Buffer> => {
+    const b = pool.pop();
+    return b ? Promise.resolve(b) : new Promise((resolve) => waiting.push(resolve));
+  };
+  let position = 0;
+  try {
+    while (position < source.length) {
+      const buf = await take();
+      const want = Math.min(buf.length, source.length - position);
+      let got = 0;
+      while (got < want) {
+        const n = await source.handle.read(buf, got, want - got, source.offset + position + got);
+        if (n === 0) throw source.truncated(source.length - position - got);
+        got += n;
+      }
+      await writes.write(got === buf.length ? buf : buf.subarray(0, got), position);
+      position += got;
+    }
+  } finally {
+    await writes.settle();
+  }
+  return writes.finish(position);
 }

@@ -2,17 +2,21 @@
 // (readBundleForServing), which walk tar headers by hand to serve chunks from file offsets.
 // Damaged bundles must be located or refused typed, in bounded reads (a walk that revisits
 // a header never ends); and where the install reader accepts a bundle, the locator must find
-// the same manifest, signature and payload bytes.
+// the same manifest, signature and payload bytes. The install's direct walk (bundle/direct.ts)
+// must never take a bundle the stream reader refuses, except for payload bytes that differ
+// from the manifest's digest, which the install's read-back refuses.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { locateBundle, locateEntries } from '../../src/bundle/locate.js';
+import { directPayloads } from '../../src/bundle/direct.js';
+import { openBundle } from '../../src/bundle/open.js';
 import { readBundleForServing } from '../../src/operator/publish.js';
 import { parseSignatureFile } from '../../src/bundle/signature.js';
 import type { FileHandle, FileStat, FileSystem } from '../../src/platform/fs.js';
 import { fuzzAsync, outcomeAsync, assertTyped } from './support.js';
-import { BUNDLE_CODES, buildBases, consume, newSigner, streamOf, type BaseBundle } from './bundles.js';
+import { BUNDLE_CODES, buildBases, consume, newSigner, sha256, streamOf, type BaseBundle } from './bundles.js';
 import { buildRecipe, recipeArb } from './recipes.js';
 import { packTar } from './tar.js';
 
@@ -78,6 +82,39 @@ test('where the install reader accepts a bundle, the locator serves the same man
     agreed++;
   });
   t.diagnostic(`${agreed} accepted bundles located identically`);
+});
+
+test('directPayloads takes only what the stream reader takes, and finds the same payload bytes', async (t) => {
+  let direct = 0;
+  let digestOnly = 0;
+  await fuzzAsync(t, 600, recipeArb(bases), async (recipe) => {
+    const bytes = await buildRecipe(recipe, bases);
+    // The install walks the file only after the stream reader has verified the manifest.
+    const head = await outcomeAsync(async () => {
+      const b = await openBundle(streamOf(bytes, 4096), OPTS);
+      await b.close();
+      return b;
+    }, BUNDLE_CODES);
+    if (!head.ok) return;
+    const ranges = await directPayloads(memoryFile(bytes), 'bundle.sfb', head.value.manifest, head.value.manifestBytes);
+    if (!ranges) return;
+    direct++;
+    const whole = await outcomeAsync(() => consume(streamOf(bytes, 4096), OPTS, 'read'), BUNDLE_CODES);
+    const at = (name: string): Buffer => {
+      const r = ranges.get(name)!;
+      return bytes.subarray(r.offset, r.offset + r.size);
+    };
+    if (whole.ok) {
+      assert.deepEqual([...ranges.keys()], head.value.manifest.payloads.map((p) => p.name));
+      for (const p of whole.value.read) assert.ok(at(p.name).equals(p.data), `payload ${p.name}: the walk found other bytes than the stream`);
+    } else {
+      // Only a payload whose bytes do not hash to the manifest's digest: the read-back's to refuse.
+      assert.equal(whole.error.code, 'SF_ERR_DIGEST', `the walk took a bundle the stream refuses with ${whole.error.code}: ${whole.error.message}`);
+      assert.ok(head.value.manifest.payloads.some((p) => sha256(at(p.name)) !== p.sha256), 'the stream refused a payload whose bytes match the digest');
+      digestOnly++;
+    }
+  });
+  t.diagnostic(`${direct} bundles walked directly, ${digestOnly} of them with a payload the read-back refuses`);
 });
 
 /** A tar of manifest.json and manifest.sig with header `which` edited (checksum left stale: locate ignores it). */

@@ -183,9 +183,21 @@ test('a payload bigger than the sync interval installs with the read-back runnin
   const r = await cli(['install', path.join(dir, 'b.sfb'), '--config', config, '--json']);
   assert.equal(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out).bytes, BIG);
+  assert.equal(JSON.parse(r.out).read, 'direct', 'a plain bundle file is copied from its offsets');
   const slot = await fsp.readFile(path.join(dir, 'slot-b.img'));
   assert.equal(createHash('sha256').update(slot.subarray(0, BIG)).digest('hex'), createHash('sha256').update(img).digest('hex'));
   assert.match((await cli(['env', 'print', 'upgrade_available', '--device-config', config])).out, /upgrade_available=1/);
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+test('a bundle from stdin goes through the tar stream and installs the same bytes', async () => {
+  const { dir, config } = await device(64 * 1024 * 1024);
+  const img = image('2.0.0', 3 * 1024 * 1024 + 5);
+  const { bytes } = await craftBundle(signer, { rootfs: img }, { compatible: [BOARD], version: '2.0.0' });
+  const r = await runCli(['install', '-', '--config', config, '--json'], {}, bytes);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).read, 'stream');
+  assert.ok((await fsp.readFile(path.join(dir, 'slot-b.img'))).subarray(0, img.length).equals(img));
   await fsp.rm(dir, { recursive: true, force: true });
 });
 

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { realFs, type FileHandle, type FileSystem } from '../../src/platform/fs.js';
 import { SlotReadback } from '../../src/slots/readback.js';
 import { inlineSha256, workerSha256, type Sha256Sink } from '../../src/slots/digest.js';
-import { SlotWriter, writeStream } from '../../src/slots/writer.js';
+import { SlotWriter, copyRange, writeStream, type WriteStreamOptions } from '../../src/slots/writer.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -152,57 +152,78 @@ test('an aborted read-back stops without reading further and without an unhandle
   assert.ok(fs.furthest <= 65536, `read to ${fs.furthest} after the abort`);
 });
 
-test('writeStream reports a position durable only after a sync that followed every write below it', async (t) => {
-  const dir = await tmp(t);
-  const dev = path.join(dir, 'b.img');
-  const log: string[] = [];
-  const fs: FileSystem = {
-    ...realFs,
-    async open(file, mode, perm) {
-      const fh = await realFs.open(file, mode, perm);
-      return {
-        ...fh,
-        read: (...a) => fh.read(...a),
-        write: async (data, position) => {
-          await fh.write(data, position);
-          log.push(`w ${position + data.length}`);
-        },
-        datasync: async () => {
-          const mark = log.length;
-          log.push('sync start');
-          await fh.datasync();
-          log.push(`sync end ${mark}`);
-        },
-        close: () => fh.close(),
-      };
-    },
-  };
-  const data = randomBytes(10 * 65536 + 123);
-  const pieces: Buffer[] = [];
-  for (let i = 0; i < data.length; i += 30000) pieces.push(data.subarray(i, i + 30000));
-  const w = await SlotWriter.open(fs, { device: dev, type: 'file' }, { device: path.join(dir, 'a.img'), type: 'file' });
-  const durable: number[] = [];
-  const n = await writeStream(w, Readable.from(pieces), {
-    bufferSize: 65536,
-    expectedSize: data.length,
-    syncEvery: 2 * 65536,
-    onDurable(p) {
-      // The sync that just ended started after every write ending at or below p had landed.
-      const end = [...log].reverse().find((l) => l.startsWith('sync end'))!;
-      const started = Number(end.split(' ')[2]);
-      for (const l of log) {
-        if (!l.startsWith('w ')) continue;
-        const at = Number(l.slice(2));
-        if (at <= p) assert.ok(log.indexOf(l) < started, `write to ${at} landed after the sync that made ${p} durable`);
-      }
-      durable.push(p);
-    },
+for (const how of ['writeStream', 'copyRange'] as const) {
+  test(`${how} reports a position durable only after a sync that followed every write below it`, async (t) => {
+    const dir = await tmp(t);
+    const dev = path.join(dir, 'b.img');
+    const log: string[] = [];
+    const fs: FileSystem = {
+      ...realFs,
+      async open(file, mode, perm) {
+        const fh = await realFs.open(file, mode, perm);
+        return {
+          ...fh,
+          read: (...a) => fh.read(...a),
+          write: async (data, position) => {
+            await fh.write(data, position);
+            log.push(`w ${position + data.length}`);
+          },
+          datasync: async () => {
+            const mark = log.length;
+            log.push('sync start');
+            await fh.datasync();
+            log.push(`sync end ${mark}`);
+          },
+          close: () => fh.close(),
+        };
+      },
+    };
+    const data = randomBytes(10 * 65536 + 123);
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < data.length; i += 30000) pieces.push(data.subarray(i, i + 30000));
+    const w = await SlotWriter.open(fs, { device: dev, type: 'file' }, { device: path.join(dir, 'a.img'), type: 'file' });
+    const durable: number[] = [];
+    // copyRange reads the same bytes from the middle of a file, as the install reads a bundle.
+    const bundle = path.join(dir, 'bundle');
+    await fsp.writeFile(bundle, Buffer.concat([Buffer.alloc(1536, 9), data, Buffer.alloc(1024)]));
+    const source = await realFs.open(bundle, 'read');
+    t.after(() => source.close());
+    const input = Readable.from(pieces);
+    const range = { handle: source, offset: 1536, length: data.length, truncated: () => new Error('truncated') };
+    const n = await (how === 'writeStream' ? (o: WriteStreamOptions) => writeStream(w, input, o) : (o: WriteStreamOptions) => copyRange(w, range, o))({
+      bufferSize: 65536,
+      expectedSize: data.length,
+      syncEvery: 2 * 65536,
+      onDurable(p) {
+        // The sync that just ended started after every write ending at or below p had landed.
+        const end = [...log].reverse().find((l) => l.startsWith('sync end'))!;
+        const started = Number(end.split(' ')[2]);
+        for (const l of log) {
+          if (!l.startsWith('w ')) continue;
+          const at = Number(l.slice(2));
+          if (at <= p) assert.ok(log.indexOf(l) < started, `write to ${at} landed after the sync that made ${p} durable`);
+        }
+        durable.push(p);
+      },
+    });
+    await w.close();
+    assert.equal(n, data.length);
+    // A sync still running when the next is due is not doubled, so how many there are depends on timing; at least one came before the end.
+    assert.ok(durable.length >= 2 && durable[0]! < data.length, `durable reports ${durable.join(', ')}: the writer did not sync along the way`);
+    assert.deepEqual(durable, [...durable].sort((a, b) => a - b));
+    assert.equal(durable.at(-1), data.length);
+    assert.deepEqual(await fsp.readFile(dev), data);
   });
+}
+
+test('copyRange of a source that ends early (the bundle file changed under it) fails with the source\'s error', async (t) => {
+  const dir = await tmp(t);
+  const bundle = path.join(dir, 'bundle');
+  await fsp.writeFile(bundle, randomBytes(5000));
+  const source = await realFs.open(bundle, 'read');
+  t.after(() => source.close());
+  const w = await SlotWriter.open(realFs, { device: path.join(dir, 'b.img'), type: 'file' }, { device: path.join(dir, 'a.img'), type: 'file' });
+  const range = { handle: source, offset: 1000, length: 9000, truncated: (missing: number) => Object.assign(new Error(`short by ${missing}`), { code: 'SF_ERR_BUNDLE_FORMAT' }) };
+  await assert.rejects(copyRange(w, range, { bufferSize: 4096, expectedSize: 9000 }), { code: 'SF_ERR_BUNDLE_FORMAT', message: 'short by 5000' });
   await w.close();
-  assert.equal(n, data.length);
-  // A sync still running when the next is due is not doubled, so how many there are depends on timing; at least one came before the end.
-  assert.ok(durable.length >= 2 && durable[0]! < data.length, `durable reports ${durable.join(', ')}: the writer did not sync along the way`);
-  assert.deepEqual(durable, [...durable].sort((a, b) => a - b));
-  assert.equal(durable.at(-1), data.length);
-  assert.deepEqual(await fsp.readFile(dev), data);
 });

@@ -13,6 +13,10 @@ import { openBundle } from '../../bundle/index.js';
 import { findPayload, releaseId } from '../../bundle/manifest.js';
 import { blameReadback, installBundle, OFF_THREAD_MIN, ROOTFS } from '../../install/firmware.js';
 import { DigestWorker } from '../../slots/digest.js';
+import type { SourceRange } from '../../slots/writer.js';
+import type { FileHandle } from '../../platform/fs.js';
+import { directPayloads } from '../../bundle/direct.js';
+import { BundleFormatError } from '../../bundle/errors.js';
 import { UsageError } from '../../errors.js';
 
 const options = { ...deviceOptions, 'no-progress': { type: 'boolean', help: 'no progress bar' } } as const;
@@ -50,13 +54,29 @@ export const command: Command = {
       const showProgress = !args.values.json && !args.values['no-progress'];
       const total = bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0;
       const b = (bars = { write: createProgress(io.err, 'write ', total, showProgress), verify: createProgress(io.err, 'verify', total, showProgress) });
+      let source: FileHandle | undefined;
       try {
-        result = await installBundle(dev, bundle, releaseId(bundle.manifestBytes), (phase, done) => b[phase].update(done), { digests });
+        // A bundle file laid out as `bundle create` writes it: the rootfs is copied straight from
+        // its offset (no tar stream, no copy between reads and writes). Anything else: the stream.
+        const range = file !== '-' ? (await directPayloads(dev.fs, file, bundle.manifest, bundle.manifestBytes))?.get(ROOTFS) : undefined;
+        let rootfsRange: SourceRange | undefined;
+        if (range) {
+          await bundle.close();
+          source = await dev.fs.open(file, 'read');
+          rootfsRange = {
+            handle: source,
+            offset: range.offset,
+            length: range.size,
+            truncated: (missing) => new BundleFormatError(`${file} ends ${missing} bytes before the end of its rootfs payload (changed while it was read)`),
+          };
+        }
+        result = await installBundle(dev, bundle, releaseId(bundle.manifestBytes), (phase, done) => b[phase].update(done), { digests, rootfsRange });
       } catch (err) {
         const rootfs = findPayload(bundle.manifest, ROOTFS);
         throw file !== '-' && rootfs ? await blameReadback(dev.fs, file, rootfs, dev.config.bufferSize, err) : err;
       } finally {
         await bundle.close();
+        await source?.close();
       }
     } finally {
       await digests?.close();
