@@ -8,6 +8,8 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { createSimDevice } from '../../src/simulator/device.js';
 import { simRootfsImage } from '../../src/simulator/rootfs.js';
 import { publicKeyPem } from '../../src/crypto/keys.js';
@@ -195,6 +197,21 @@ test('a bundle from stdin goes through the tar stream and installs the same byte
   const img = image('2.0.0', 3 * 1024 * 1024 + 5);
   const { bytes } = await craftBundle(signer, { rootfs: img }, { compatible: [BOARD], version: '2.0.0' });
   const r = await runCli(['install', '-', '--config', config, '--json'], {}, bytes);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).read, 'stream');
+  assert.ok((await fsp.readFile(path.join(dir, 'slot-b.img'))).subarray(0, img.length).equals(img));
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+test('a bundle from a FIFO (read once) goes through the tar stream, never read a second time', async () => {
+  const { dir, config } = await device(64 * 1024 * 1024);
+  const img = image('2.0.0', 3 * 1024 * 1024 + 5);
+  const { bytes } = await craftBundle(signer, { rootfs: img }, { compatible: [BOARD], version: '2.0.0' });
+  const fifo = path.join(dir, 'bundle.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const writer = createWriteStream(fifo); // opens once the install opens the other end
+  writer.end(bytes);
+  const r = await cli(['install', fifo, '--config', config, '--json']);
   assert.equal(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out).read, 'stream');
   assert.ok((await fsp.readFile(path.join(dir, 'slot-b.img'))).subarray(0, img.length).equals(img));

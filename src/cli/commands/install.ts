@@ -44,12 +44,15 @@ export const command: Command = {
     let result;
     let bars;
     try {
-      if (file !== '-' && (statSync(file, { throwIfNoEntry: false })?.size ?? 0) >= OFF_THREAD_MIN) digests?.warm(); // a missing file: the read below reports it, typed
+      // Only a regular file can be read twice (a FIFO or /dev/stdin cannot): the others go as stdin does.
+      const stat = file !== '-' ? statSync(file, { throwIfNoEntry: false }) : undefined; // a missing file: the read below reports it, typed
+      const regular = stat?.isFile() === true;
+      if ((stat?.size ?? 0) >= OFF_THREAD_MIN) digests?.warm();
       const bundle = await openBundle(input, {
         trustedKeys: keys,
         revokedKeys: dev.config.revokedKeys,
         payloadHasher: (entry) => (digests && entry.size >= OFF_THREAD_MIN ? digests.hasher(dev.config.bufferSize) : undefined),
-        unhashed: (entry) => file !== '-' && entry.name === ROOTFS,
+        unhashed: (entry) => regular && entry.name === ROOTFS,
       });
       const showProgress = !args.values.json && !args.values['no-progress'];
       const total = bundle.manifest.payloads.find((p) => p.name === 'rootfs')?.size ?? 0;
@@ -58,7 +61,7 @@ export const command: Command = {
       try {
         // A bundle file laid out as `bundle create` writes it: the rootfs is copied straight from
         // its offset (no tar stream, no copy between reads and writes). Anything else: the stream.
-        const range = file !== '-' ? (await directPayloads(dev.fs, file, bundle.manifest, bundle.manifestBytes))?.get(ROOTFS) : undefined;
+        const range = regular ? (await directPayloads(dev.fs, file, bundle.manifest, bundle.manifestBytes))?.get(ROOTFS) : undefined;
         let rootfsRange: SourceRange | undefined;
         if (range) {
           await bundle.close();
@@ -73,7 +76,7 @@ export const command: Command = {
         result = await installBundle(dev, bundle, releaseId(bundle.manifestBytes), (phase, done) => b[phase].update(done), { digests, rootfsRange });
       } catch (err) {
         const rootfs = findPayload(bundle.manifest, ROOTFS);
-        throw file !== '-' && rootfs ? await blameReadback(dev.fs, file, rootfs, dev.config.bufferSize, err) : err;
+        throw regular && rootfs ? await blameReadback(dev.fs, file, rootfs, dev.config.bufferSize, err) : err;
       } finally {
         await bundle.close();
         await source?.close();
