@@ -10,6 +10,7 @@
 import type { FileHandle, FileSystem } from '../platform/fs.js';
 import type { Manifest } from './manifest.js';
 import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SIGNATURE_ENTRY } from './open.js';
+import { checksumOk, readAt } from './locate.js';
 
 export interface PayloadRange {
   offset: number;
@@ -34,21 +35,12 @@ function octal(h: Buffer, start: number, len: number): number | undefined {
   return m ? parseInt(m[1]!, 8) : undefined;
 }
 
-/** tar-stream's checksum: every byte, the checksum field counted as spaces. */
-function checksum(h: Buffer): number {
-  let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += h[i]!;
-  for (let i = 156; i < BLOCK; i++) sum += h[i]!;
-  return sum;
-}
-
 /** The header of a plain ustar regular file: its name and size, or undefined for anything else. */
 function plainHeader(h: Buffer): { name: string; size: number } | undefined {
   if (h[156] !== 0x30) return undefined; // '0': a regular file, nothing else (no pax, no GNU long names)
   if (!h.subarray(257, 263).equals(USTAR_MAGIC)) return undefined;
   if (h[345] !== 0) return undefined; // no ustar prefix
-  const sum = octal(h, 148, 8);
-  if (sum === undefined || sum !== checksum(h)) return undefined;
+  if (!checksumOk(h)) return undefined;
   if (h[124]! & 0x80) return undefined; // base-256 size
   const size = octal(h, 124, 12);
   if (size === undefined) return undefined;
@@ -56,17 +48,6 @@ function plainHeader(h: Buffer): { name: string; size: number } | undefined {
   const raw = h.subarray(0, nul >= 0 && nul < 100 ? nul : 100);
   if (!/^[\x21-\x7e]+$/.test(raw.toString('latin1'))) return undefined; // plain ASCII names only
   return { name: raw.toString('latin1'), size };
-}
-
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer | undefined> {
-  const buf = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const n = await fh.read(buf, got, length - got, position + got);
-    if (n === 0) return undefined;
-    got += n;
-  }
-  return buf;
 }
 
 /**
@@ -84,8 +65,7 @@ export async function directPayloads(fs: FileSystem, file: string, manifest: Man
     const payloads = new Map<string, PayloadRange>();
     let pos = 0;
     for (const [i, name] of expected.entries()) {
-      const block = await readAt(fh, pos, BLOCK);
-      const h = block && plainHeader(block);
+      const h = plainHeader(await readAt(fh, pos, BLOCK));
       if (!h || h.name !== name) return undefined;
       const offset = pos + BLOCK;
       if (offset + h.size > total) return undefined;
@@ -93,7 +73,7 @@ export async function directPayloads(fs: FileSystem, file: string, manifest: Man
         // The manifest the walk found must be the one the stream reader verified.
         if (h.size !== manifestBytes.length) return undefined;
         const bytes = await readAt(fh, offset, h.size);
-        if (!bytes?.equals(manifestBytes)) return undefined;
+        if (!bytes.equals(manifestBytes)) return undefined;
       } else if (i >= 2) {
         const p = manifest.payloads[i - 2]!;
         if (h.size !== p.size) return undefined;
@@ -106,10 +86,10 @@ export async function directPayloads(fs: FileSystem, file: string, manifest: Man
     const tail = total - pos;
     if (tail < END_OF_ARCHIVE || tail > MAX_TAIL || tail % BLOCK !== 0) return undefined;
     const rest = await readAt(fh, pos, tail);
-    if (!rest || rest.some((b) => b !== 0)) return undefined;
+    if (rest.some((b) => b !== 0)) return undefined;
     return payloads;
   } catch {
-    return undefined; // unreadable here: the stream reader says what is wrong
+    return undefined; // unreadable or short here: the stream reader says what is wrong
   } finally {
     await fh?.close().catch(() => undefined);
   }

@@ -36,7 +36,7 @@ function sizeField(h: Buffer): number {
 }
 
 /** The header checksum: the sum of all bytes with the checksum field read as spaces. */
-function checksumOk(h: Buffer): boolean {
+export function checksumOk(h: Buffer): boolean {
   // Read as the install reader (tar-stream) reads it: the octal digits after any leading spaces
   // or NULs, up to the first other byte; the two must agree on which headers are good.
   const digits = /^[ \0]*([0-7]+)/.exec(h.toString('latin1', 148, 156));
@@ -63,7 +63,7 @@ function paxRecords(data: Buffer): Map<string, string> {
   return out;
 }
 
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+export async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
